@@ -1,0 +1,228 @@
+//! MetricsActor: holds every queue's tracking matrix and last event, and
+//! answers queries. The store outlives the actor (the supervisor hands it to
+//! each incarnation), so neither a poller restart nor a metrics restart
+//! loses a matrix.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use actix::prelude::*;
+use serde::Serialize;
+
+use super::supervisor::ExitGuard;
+use crate::event::Event;
+use crate::tracking::{CycleReport, LatencySummary, QueueMatrix, Snapshot};
+
+/// The matrices of all queues; shared with every MetricsActor incarnation.
+#[derive(Clone)]
+pub struct MatrixStore {
+    inner: Arc<Mutex<Store>>,
+}
+
+struct Store {
+    history_size: usize,
+    queues: HashMap<String, QueueRecord>,
+}
+
+struct QueueRecord {
+    name: Option<String>,
+    matrix: QueueMatrix,
+    last: Option<Event>,
+}
+
+impl MatrixStore {
+    /// An empty store keeping `history_size` snapshots per queue.
+    pub fn new(history_size: usize) -> MatrixStore {
+        MatrixStore {
+            inner: Arc::new(Mutex::new(Store {
+                history_size,
+                queues: HashMap::new(),
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A queue's current state, as listed by `/api/queues`.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueSummary {
+    /// Queue id.
+    pub queue_id: String,
+    /// Configured label.
+    pub queue_name: Option<String>,
+    /// The latest event, if the queue was polled yet.
+    pub last_event: Option<Event>,
+    /// Cycles finished.
+    pub polls: u64,
+    /// Failed cycles.
+    pub failures: u64,
+}
+
+/// One queue in full: state, tracking matrix and statistics.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueDetail {
+    /// The summary fields.
+    #[serde(flatten)]
+    pub summary: QueueSummary,
+    /// Counters.
+    pub counters: crate::tracking::Counters,
+    /// Latency mean and percentiles.
+    pub latency: LatencySummary,
+    /// Share of transitions where the position did not increase.
+    pub position_accuracy: Option<f64>,
+    /// Current smoothed wait.
+    pub smoothed_wait_seconds: Option<f64>,
+    /// The history, oldest first.
+    pub history: Vec<Snapshot>,
+}
+
+/// Start tracking a queue (so it is listed before its first poll).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Track {
+    /// Queue id.
+    pub queue_id: String,
+    /// Label.
+    pub name: Option<String>,
+}
+
+/// Forget a removed queue.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Untrack {
+    /// Queue id.
+    pub queue_id: String,
+}
+
+/// Record a finished cycle; the reply is the event with its smoothed wait filled in.
+#[derive(Message)]
+#[rtype(result = "Event")]
+pub struct Record {
+    /// What the cycle observed.
+    pub report: CycleReport,
+    /// The event as built by the poller.
+    pub event: Event,
+}
+
+/// List every queue.
+#[derive(Message)]
+#[rtype(result = "Vec<QueueSummary>")]
+pub struct ListQueues;
+
+/// One queue in full.
+#[derive(Message)]
+#[rtype(result = "Option<QueueDetail>")]
+pub struct GetQueue(pub String);
+
+/// The metrics actor.
+pub struct MetricsActor {
+    store: MatrixStore,
+    _guard: ExitGuard,
+}
+
+impl MetricsActor {
+    /// An incarnation over `store`.
+    pub fn new(store: MatrixStore, guard: ExitGuard) -> Self {
+        MetricsActor {
+            store,
+            _guard: guard,
+        }
+    }
+}
+
+impl Actor for MetricsActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Track> for MetricsActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Track, _: &mut Context<Self>) {
+        let mut store = self.store.lock();
+        let size = store.history_size;
+        let record = store.queues.entry(msg.queue_id).or_insert_with(|| QueueRecord {
+            name: None,
+            matrix: QueueMatrix::new(size),
+            last: None,
+        });
+        record.name = msg.name;
+    }
+}
+
+impl Handler<Untrack> for MetricsActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Untrack, _: &mut Context<Self>) {
+        self.store.lock().queues.remove(&msg.queue_id);
+    }
+}
+
+impl Handler<Record> for MetricsActor {
+    type Result = MessageResult<Record>;
+
+    fn handle(&mut self, msg: Record, _: &mut Context<Self>) -> Self::Result {
+        let Record { report, mut event } = msg;
+        let mut store = self.store.lock();
+        let size = store.history_size;
+        let record = store
+            .queues
+            .entry(event.queue_id().to_string())
+            .or_insert_with(|| QueueRecord {
+                name: None,
+                matrix: QueueMatrix::new(size),
+                last: None,
+            });
+        let smoothed = record.matrix.record(&report, SystemTime::now());
+        if let Event::Poll(poll) = &mut event {
+            poll.smoothed_wait_seconds = smoothed;
+        }
+        record.last = Some(event.clone());
+        MessageResult(event)
+    }
+}
+
+fn summary(queue_id: &str, record: &QueueRecord) -> QueueSummary {
+    let counters = record.matrix.counters();
+    QueueSummary {
+        queue_id: queue_id.to_string(),
+        queue_name: record.name.clone(),
+        last_event: record.last.clone(),
+        polls: counters.total,
+        failures: counters.total - counters.success,
+    }
+}
+
+impl Handler<ListQueues> for MetricsActor {
+    type Result = MessageResult<ListQueues>;
+
+    fn handle(&mut self, _: ListQueues, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.lock();
+        let mut list: Vec<QueueSummary> = store
+            .queues
+            .iter()
+            .map(|(id, record)| summary(id, record))
+            .collect();
+        list.sort_by(|a, b| a.queue_id.cmp(&b.queue_id));
+        MessageResult(list)
+    }
+}
+
+impl Handler<GetQueue> for MetricsActor {
+    type Result = MessageResult<GetQueue>;
+
+    fn handle(&mut self, msg: GetQueue, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.lock();
+        MessageResult(store.queues.get(&msg.0).map(|record| QueueDetail {
+            summary: summary(&msg.0, record),
+            counters: record.matrix.counters().clone(),
+            latency: record.matrix.latency(),
+            position_accuracy: record.matrix.position_accuracy(),
+            smoothed_wait_seconds: record.matrix.smoothed_wait(),
+            history: record.matrix.history().copied().collect(),
+        }))
+    }
+}

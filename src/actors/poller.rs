@@ -1,0 +1,347 @@
+//! PollerActor: one per queue. Ticks on a stable per-queue phase, never
+//! overlaps cycles, skips (never bursts) missed ticks, slows down a queue
+//! that answers 403/404, and ends every cycle in exactly one event.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+use super::callback::CallbackActor;
+use super::metrics::{MetricsActor, Record, Track};
+use super::supervisor::{ExitGuard, Slot};
+use super::token::TokenActor;
+use crate::config::{Source, Thresholds};
+use crate::cycle::{run_cycle, CycleContext, CycleResult, Progress};
+use crate::error::{ErrorKind, PollError};
+use crate::event::{new_event_id, now_timestamp, Event, PollEvent, PollFailedEvent};
+use crate::genesys::ClientOptions;
+use crate::ratelimit::RateLimiter;
+use crate::retry::RetryPolicy;
+use crate::schedule;
+use crate::state::QueueState;
+use crate::telemetry::Telemetry;
+use crate::tracking::CycleReport;
+
+/// A queue that 403s or 404s is polled at most this rarely (unless its own
+/// interval is longer).
+pub const MAX_SLOWDOWN_INTERVAL: Duration = Duration::from_secs(300);
+
+/// What one poller polls.
+#[derive(Debug, Clone)]
+pub struct PollerSpec {
+    /// Genesys queue id (a validated UUID).
+    pub queue_id: Arc<str>,
+    /// Label.
+    pub name: Option<String>,
+    /// The data source.
+    pub source: Source,
+    /// Time between cycle starts.
+    pub interval: Duration,
+    /// The queue's effective thresholds.
+    pub thresholds: Thresholds,
+}
+
+/// What every poller shares: clients, budget, actors' slots, the clock grid.
+#[derive(Clone)]
+pub struct PollerShared {
+    /// Where Genesys is.
+    pub options: Arc<ClientOptions>,
+    /// The token actor.
+    pub tokens: Slot<Addr<TokenActor>>,
+    /// The token's rate budget.
+    pub limiter: RateLimiter,
+    /// Retries within a cycle.
+    pub retry: RetryPolicy,
+    /// Metrics.
+    pub telemetry: Telemetry,
+    /// The tracking matrices.
+    pub metrics: Slot<Addr<MetricsActor>>,
+    /// The event fan-out.
+    pub callbacks: Slot<Addr<CallbackActor>>,
+    /// The origin of every queue's tick grid.
+    pub epoch: Instant,
+    /// Turns true when in-flight cycles must be cancelled (shutdown).
+    pub cancel: watch::Receiver<bool>,
+}
+
+/// Stop ticking; resolve once no cycle is in flight, then stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+/// The poller actor.
+pub struct PollerActor {
+    spec: Arc<PollerSpec>,
+    shared: PollerShared,
+    cycle: Rc<CycleContext>,
+    busy: bool,
+    slowdown: u32,
+    draining: bool,
+    drain_waiters: Vec<oneshot::Sender<()>>,
+    tick: Option<SpawnHandle>,
+    _guard: ExitGuard,
+}
+
+impl PollerActor {
+    /// A poller for `spec`.
+    pub fn new(spec: Arc<PollerSpec>, shared: PollerShared, guard: ExitGuard) -> Self {
+        let cycle = Rc::new(CycleContext {
+            queue_id: spec.queue_id.clone(),
+            source: spec.source,
+            options: shared.options.clone(),
+            tokens: shared.tokens.clone(),
+            limiter: shared.limiter.clone(),
+            retry: shared.retry,
+            telemetry: shared.telemetry.clone(),
+        });
+        PollerActor {
+            spec,
+            shared,
+            cycle,
+            busy: false,
+            slowdown: 0,
+            draining: false,
+            drain_waiters: Vec::new(),
+            tick: None,
+            _guard: guard,
+        }
+    }
+
+    /// The interval in force: doubled per 403/404 in a row, up to the cap.
+    fn effective_interval(&self) -> Duration {
+        let cap = MAX_SLOWDOWN_INTERVAL.max(self.spec.interval);
+        let factor = 1u32 << self.slowdown.min(16);
+        self.spec.interval.saturating_mul(factor).min(cap)
+    }
+
+    fn schedule_next(&mut self, ctx: &mut Context<Self>) {
+        let interval = self.effective_interval();
+        let now = Instant::now();
+        let phase = schedule::phase(&self.spec.queue_id, interval);
+        let next = self.shared.epoch
+            + schedule::next_tick(now.duration_since(self.shared.epoch), interval, phase);
+        self.tick = Some(ctx.run_later(next - now, |act, ctx| act.on_tick(ctx)));
+    }
+
+    fn on_tick(&mut self, ctx: &mut Context<Self>) {
+        self.tick = None;
+        if self.draining {
+            return;
+        }
+        self.schedule_next(ctx);
+        if self.busy {
+            // The previous cycle still runs: skip this tick, never queue it up.
+            self.shared.telemetry.tick_skipped();
+            return;
+        }
+        self.start_cycle(ctx);
+    }
+
+    fn start_cycle(&mut self, ctx: &mut Context<Self>) {
+        self.busy = true;
+        let progress = Rc::new(Progress::default());
+        let mut cancel = self.shared.cancel.clone();
+        let cycle = run_cycle(self.cycle.clone(), progress.clone(), fastrand::Rng::new());
+        let unfinished = Unfinished {
+            spec: self.spec.clone(),
+            callbacks: self.shared.callbacks.clone(),
+            progress: progress.clone(),
+            armed: true,
+        };
+        let work = async move {
+            tokio::select! {
+                result = cycle => result,
+                () = cancelled(&mut cancel) => CycleResult {
+                    result: Err(PollError::new(
+                        ErrorKind::Cancelled,
+                        "shutdown: the cycle was still running after the grace period",
+                    )),
+                    latency: None,
+                },
+            }
+        };
+        ctx.spawn(
+            work.into_actor(self)
+                .then(move |result, act, _| {
+                    let mut unfinished = unfinished;
+                    unfinished.armed = false;
+                    act.finish(result, &progress)
+                })
+                .map(|(), act, ctx| {
+                    act.busy = false;
+                    if act.draining {
+                        act.drained(ctx);
+                    }
+                }),
+        );
+    }
+
+    /// Records the cycle, then emits its one event.
+    fn finish(
+        &mut self,
+        result: CycleResult,
+        progress: &Progress,
+    ) -> impl ActorFuture<Self, Output = ()> + use<> {
+        let attempts = progress.attempts.get().max(1);
+        let telemetry = &self.shared.telemetry;
+        match &result.result {
+            Ok(_) => {
+                telemetry.poll_succeeded(result.latency.unwrap_or_default().as_secs_f64());
+                self.slowdown = 0;
+            }
+            Err(error) => {
+                telemetry.poll_failed(error.kind);
+                if matches!(error.kind, ErrorKind::Forbidden | ErrorKind::NotFound) {
+                    self.slowdown = (self.slowdown + 1).min(16);
+                    log::warn!(
+                        "queue {}: {}; polling it every {:?} until it answers",
+                        self.spec.queue_id,
+                        error,
+                        self.effective_interval()
+                    );
+                }
+            }
+        }
+        let (event, report) = build_event(&self.spec, result, attempts, progress.rate_limited.get());
+        let metrics = self.shared.metrics.get();
+        let callbacks = self.shared.callbacks.clone();
+        async move {
+            let event = match metrics {
+                Some(metrics) => {
+                    let fallback = event.clone();
+                    metrics.send(Record { report, event }).await.unwrap_or(fallback)
+                }
+                None => event,
+            };
+            emit(&callbacks, event);
+        }
+        .into_actor(self)
+    }
+
+    fn drained(&mut self, ctx: &mut Context<Self>) {
+        for waiter in self.drain_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+        ctx.stop();
+    }
+}
+
+fn emit(callbacks: &Slot<Addr<CallbackActor>>, event: Event) {
+    match callbacks.get() {
+        Some(callbacks) => callbacks.do_send(event),
+        None => log::warn!("event {} lost: the callback actor is restarting", event.id()),
+    }
+}
+
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    if cancel.wait_for(|c| *c).await.is_err() {
+        // The sender is gone: nobody can cancel any more.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Builds the event and the matrix report of a finished cycle.
+fn build_event(spec: &PollerSpec, result: CycleResult, attempts: u32, rate_limited: u32) -> (Event, CycleReport) {
+    let report = CycleReport {
+        outcome: result.result.as_ref().map(Clone::clone).map_err(|e| e.kind),
+        latency: result.latency,
+        attempts,
+        rate_limited,
+        smoothing_factor: spec.thresholds.smoothing_factor,
+    };
+    let event = match result.result {
+        Ok(sample) => {
+            let state = QueueState::evaluate(&sample, &spec.thresholds);
+            Event::Poll(PollEvent {
+                id: new_event_id(),
+                timestamp: now_timestamp(),
+                queue_id: spec.queue_id.to_string(),
+                queue_name: spec.name.clone(),
+                source: spec.source,
+                position: sample.position,
+                estimated_wait_seconds: sample.estimated_wait_seconds,
+                smoothed_wait_seconds: None,
+                waiting: sample.waiting,
+                agents_on_queue: sample.agents_on_queue,
+                status: sample.status,
+                over_capacity: state.over_capacity,
+                exceeds_wait_directive: state.exceeds_wait_directive,
+                below_min_agents: state.below_min_agents,
+                agent_availability: state.agent_availability,
+                latency_ms: result.latency.unwrap_or_default().as_secs_f64() * 1000.0,
+                attempts,
+            })
+        }
+        Err(error) => failed_event(spec, error.kind, error.detail, attempts),
+    };
+    (event, report)
+}
+
+fn failed_event(spec: &PollerSpec, error: ErrorKind, detail: String, attempts: u32) -> Event {
+    Event::PollFailed(PollFailedEvent {
+        id: new_event_id(),
+        timestamp: now_timestamp(),
+        queue_id: spec.queue_id.to_string(),
+        queue_name: spec.name.clone(),
+        source: spec.source,
+        error,
+        detail,
+        attempts,
+    })
+}
+
+/// Lives inside a running cycle. If the cycle is dropped without finishing
+/// (the poller panicked or was stopped), it still ends in one event.
+struct Unfinished {
+    spec: Arc<PollerSpec>,
+    callbacks: Slot<Addr<CallbackActor>>,
+    progress: Rc<Progress>,
+    armed: bool,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if self.armed {
+            let detail = "the poller stopped while the cycle was running".to_string();
+            let attempts = self.progress.attempts.get();
+            emit(&self.callbacks, failed_event(&self.spec, ErrorKind::Cancelled, detail, attempts));
+        }
+    }
+}
+
+impl Actor for PollerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(metrics) = self.shared.metrics.get() {
+            metrics.do_send(Track {
+                queue_id: self.spec.queue_id.to_string(),
+                name: self.spec.name.clone(),
+            });
+        }
+        self.schedule_next(ctx);
+    }
+}
+
+impl Handler<Drain> for PollerActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
+        self.draining = true;
+        if let Some(tick) = self.tick.take() {
+            ctx.cancel_future(tick);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.drain_waiters.push(tx);
+        if !self.busy {
+            self.drained(ctx);
+        }
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}

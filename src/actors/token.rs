@@ -1,0 +1,245 @@
+//! TokenActor: one per OAuth client. Caches the access token, refreshes it
+//! before expiry, and is single-flight: however many pollers ask during a
+//! fetch, one token request goes out. A 401 reported by many pollers for the
+//! same token causes one refetch. Token endpoint failures back off;
+//! rejected credentials are fatal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::supervisor::ExitGuard;
+use super::Fatal;
+use crate::backoff::ExponentialBackoff;
+use crate::error::{ErrorKind, PollError};
+use crate::genesys::{ClientOptions, Credentials, GenesysClient, TokenError};
+use crate::secret::Secret;
+use crate::telemetry::Telemetry;
+
+/// A token handed to a poller, tagged with its generation so that a 401
+/// invalidates only the token that failed.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The bearer token.
+    pub token: Secret,
+    /// Which fetch produced it.
+    pub generation: u64,
+}
+
+/// Ask for a valid token.
+#[derive(Message)]
+#[rtype(result = "Result<Lease, TokenError>")]
+pub struct GetToken;
+
+/// The API answered 401 to the token of `generation`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Invalidate {
+    /// The generation of the lease that failed.
+    pub generation: u64,
+}
+
+/// Everything a TokenActor needs; cloned into each incarnation.
+#[derive(Clone)]
+pub struct TokenConfig {
+    /// Where Genesys is.
+    pub options: Arc<ClientOptions>,
+    /// The OAuth client.
+    pub credentials: Credentials,
+    /// Refresh when less than `min(margin, lifetime / 2)` is left.
+    pub refresh_margin: Duration,
+    /// Backoff after token endpoint failures.
+    pub backoff: ExponentialBackoff,
+    /// Metrics.
+    pub telemetry: Telemetry,
+    /// Told when the credentials are rejected.
+    pub fatal: Recipient<Fatal>,
+}
+
+struct Held {
+    token: Secret,
+    generation: u64,
+    expires_at: Instant,
+    refresh_at: Instant,
+}
+
+type Waiter = oneshot::Sender<Result<Lease, TokenError>>;
+
+/// The token actor.
+pub struct TokenActor {
+    config: TokenConfig,
+    held: Option<Held>,
+    generation: u64,
+    fetching: bool,
+    waiters: Vec<Waiter>,
+    failures: u32,
+    not_before: Option<Instant>,
+    last_error: Option<PollError>,
+    rejected: Option<String>,
+    refresh_timer: Option<SpawnHandle>,
+    rng: fastrand::Rng,
+    _guard: ExitGuard,
+}
+
+impl TokenActor {
+    /// A token actor with no token yet.
+    pub fn new(config: TokenConfig, guard: ExitGuard) -> Self {
+        TokenActor {
+            config,
+            held: None,
+            generation: 0,
+            fetching: false,
+            waiters: Vec::new(),
+            failures: 0,
+            not_before: None,
+            last_error: None,
+            rejected: None,
+            refresh_timer: None,
+            rng: fastrand::Rng::new(),
+            _guard: guard,
+        }
+    }
+
+    fn lease(held: &Held) -> Lease {
+        Lease {
+            token: held.token.clone(),
+            generation: held.generation,
+        }
+    }
+
+    fn start_fetch(&mut self, ctx: &mut Context<Self>) {
+        if self.fetching || self.rejected.is_some() {
+            return;
+        }
+        self.fetching = true;
+        let client = GenesysClient::for_thread(&self.config.options);
+        let credentials = self.config.credentials.clone();
+        let fetch = async move { client.fetch_token(&credentials).await };
+        ctx.spawn(fetch.into_actor(self).map(|result, act, ctx| {
+            act.fetching = false;
+            act.fetched(result, ctx);
+        }));
+    }
+
+    fn fetched(&mut self, result: Result<crate::genesys::AccessToken, TokenError>, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let outcome = match result {
+            Ok(token) => {
+                self.config.telemetry.token_request("success");
+                self.generation += 1;
+                self.failures = 0;
+                self.not_before = None;
+                let lifetime = token.expires_in;
+                let lead = self.config.refresh_margin.min(lifetime / 2);
+                let held = Held {
+                    token: token.token,
+                    generation: self.generation,
+                    expires_at: now + lifetime,
+                    refresh_at: now + lifetime.saturating_sub(lead),
+                };
+                log::debug!("token: new token, lifetime {}s", lifetime.as_secs());
+                self.schedule_refresh(held.refresh_at - now, ctx);
+                let lease = Self::lease(&held);
+                self.held = Some(held);
+                Ok(lease)
+            }
+            Err(TokenError::Rejected(reason)) => {
+                self.config.telemetry.token_request("rejected");
+                log::error!("token: the token endpoint rejected the credentials: {reason}");
+                self.rejected = Some(reason.clone());
+                self.held = None;
+                self.config.fatal.do_send(Fatal {
+                    reason: format!("credentials rejected: {reason}"),
+                });
+                Err(TokenError::Rejected(reason))
+            }
+            Err(TokenError::Unavailable(error)) => {
+                self.config.telemetry.token_request("unavailable");
+                let delay = self
+                    .config
+                    .backoff
+                    .delay(self.failures, &mut self.rng)
+                    .max(error.retry_after.unwrap_or_default());
+                self.failures = self.failures.saturating_add(1);
+                self.not_before = Some(now + delay);
+                log::warn!("token: no token ({error}); next try in {delay:?}");
+                self.last_error = Some(error.clone());
+                // A still-valid token keeps serving; retry the refresh later.
+                if self.held.as_ref().is_some_and(|h| h.expires_at > now) {
+                    self.schedule_refresh(delay, ctx);
+                }
+                Err(TokenError::Unavailable(error))
+            }
+        };
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+
+    fn schedule_refresh(&mut self, after: Duration, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.refresh_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        self.refresh_timer = Some(ctx.run_later(after, |act, ctx| {
+            act.refresh_timer = None;
+            act.start_fetch(ctx);
+        }));
+    }
+}
+
+impl Actor for TokenActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Fetch at once so the first polls find a token waiting.
+        self.start_fetch(ctx);
+    }
+}
+
+impl Handler<GetToken> for TokenActor {
+    type Result = ResponseFuture<Result<Lease, TokenError>>;
+
+    fn handle(&mut self, _: GetToken, ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(reason) = &self.rejected {
+            let reason = reason.clone();
+            return Box::pin(async move { Err(TokenError::Rejected(reason)) });
+        }
+        let now = Instant::now();
+        if let Some(held) = self.held.as_ref().filter(|h| h.expires_at > now) {
+            let lease = Self::lease(held);
+            return Box::pin(async move { Ok(lease) });
+        }
+        if self.not_before.is_some_and(|t| t > now) && !self.fetching {
+            let error = self.last_error.clone().unwrap_or_else(|| {
+                PollError::new(ErrorKind::AuthFailed, "token endpoint backing off")
+            });
+            return Box::pin(async move { Err(TokenError::Unavailable(error)) });
+        }
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push(tx);
+        self.start_fetch(ctx);
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(TokenError::Unavailable(PollError::new(
+                    ErrorKind::AuthFailed,
+                    "token actor stopped",
+                )))
+            })
+        })
+    }
+}
+
+impl Handler<Invalidate> for TokenActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Invalidate, ctx: &mut Context<Self>) {
+        if self.held.as_ref().is_some_and(|h| h.generation == msg.generation) {
+            log::info!("token: the API refused the current token; fetching a new one");
+            self.held = None;
+            self.start_fetch(ctx);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! YAML to [`Settings`] through serde-saphyr, with the key path of any error.
+//!
+//! serde-saphyr gives the line and column of a failure
+//! ([`serde_saphyr::Error::location`]); [`serde_path_to_error`] wraps its
+//! deserializer to record which key was being read. Both end up in
+//! [`ConfigError::Parse`].
+
+use serde::Deserialize;
+use serde_path_to_error::{Segment, Track};
+
+use super::error::ConfigError;
+use super::settings::Settings;
+use super::validate::shorten;
+
+/// Parses settings.yaml text into [`Settings`] without validating values.
+pub(crate) fn parse(text: &str) -> Result<Settings, ConfigError> {
+    let mut failed_at: Option<String> = None;
+    let result =
+        serde_saphyr::with_deserializer_from_str_with_options(text, options(), |deserializer| {
+            let mut track = Track::new();
+            let tracked = serde_path_to_error::Deserializer::new(deserializer, &mut track);
+            let parsed = Settings::deserialize(tracked);
+            if parsed.is_err() {
+                failed_at = Some(key_path(&track.path()));
+            }
+            parsed
+        });
+    result.map_err(|err| parse_error(&err, failed_at.as_deref().unwrap_or("")))
+}
+
+/// The file's bytes as text, or a parse error pointing at the first bad byte.
+pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, ConfigError> {
+    std::str::from_utf8(bytes).map_err(|err| {
+        let good = &bytes[..err.valid_up_to()];
+        // The prefix is valid UTF-8 by definition.
+        let good = std::str::from_utf8(good).unwrap_or_default();
+        let line = good.matches('\n').count() + 1;
+        let column = good.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        ConfigError::Parse {
+            message: "the file is not UTF-8 text".to_owned(),
+            line: Some(line),
+            column: Some(column),
+        }
+    })
+}
+
+/// Defaults, except: plain messages (no source snippet, we report position
+/// ourselves), and a node budget large enough for 100 000 queues while
+/// still bounding hostile input (alias bombs, deep nesting stay limited).
+fn options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.with_snippet = false;
+    options.budget = serde_saphyr::budget! {
+        max_events: 8_000_000,
+        max_nodes: 4_000_000,
+    };
+    options
+}
+
+fn parse_error(err: &serde_saphyr::Error, path: &str) -> ConfigError {
+    let location = err.location();
+    let line = location.map(|l| usize::try_from(l.line()).unwrap_or(usize::MAX));
+    let column = location.map(|l| usize::try_from(l.column()).unwrap_or(usize::MAX));
+    let mut message = err.to_string();
+    if let Some(l) = location {
+        let suffix = format!(" at line {}, column {}", l.line(), l.column());
+        if let Some(stripped) = message.strip_suffix(&suffix) {
+            message.truncate(stripped.len());
+        }
+    }
+    if !path.is_empty() {
+        message = format!("{path}: {message}");
+    }
+    ConfigError::Parse {
+        message,
+        line,
+        column,
+    }
+}
+
+/// `queues[3].interval` style path; empty for the document root.
+fn key_path(path: &serde_path_to_error::Path) -> String {
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                if is_plain_key(key) {
+                    out.push_str(key);
+                } else {
+                    out.push_str(&format!("{:?}", shorten(key)));
+                }
+            }
+            Segment::Unknown => break,
+        }
+    }
+    out
+}
+
+fn is_plain_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}

@@ -1,0 +1,11 @@
+//! Talking to Genesys Cloud: hosts, TLS, the wire format, and a classified
+//! HTTP client. Everything Genesys-specific lives here.
+
+mod client;
+pub mod headers;
+pub mod tls;
+pub mod wire;
+
+pub use client::{AccessToken, ClientOptions, Credentials, GenesysClient, Outcome, TokenError};
+pub use headers::RateLimitInfo;
+pub use wire::Sample;

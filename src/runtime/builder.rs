@@ -1,0 +1,278 @@
+//! [`QueueWatch`]: settings plus extras (custom callbacks, restart policy,
+//! TLS roots) in; a running, supervised instance out.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+
+use actix::prelude::*;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::callbacks::{self, CallbackChild};
+use super::handle::{Handle, Inner, Sentinel};
+use crate::actors::callback::CallbackActor;
+use crate::actors::metrics::{MatrixStore, MetricsActor};
+use crate::actors::poller::{PollerShared, PollerSpec};
+use crate::actors::supervisor::{ExitGuard, RestartPolicy, Slot, Supervise, Supervisor};
+use crate::actors::token::{TokenActor, TokenConfig};
+use crate::backoff::ExponentialBackoff;
+use crate::config::{QueueSettings, Settings};
+use crate::event::Event;
+use crate::genesys::{tls, ClientOptions, Credentials};
+use crate::ratelimit::RateLimiter;
+use crate::retry::RetryPolicy;
+use crate::secret::Secret;
+use crate::simulator::{self, SimulatorConfig};
+use crate::telemetry::Telemetry;
+
+/// Why an instance could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting cannot be used as given (exit code 2 for the binary); the
+    /// message names the key.
+    #[error("{0}")]
+    Config(String),
+    /// Something outside the settings failed (bind, file, TLS); exit code 1.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// Builds and starts a queuewatch instance.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let settings = queuewatch::config::Settings::load("settings.yaml".as_ref())?;
+/// let handle = queuewatch::QueueWatch::new(settings).start().await?;
+/// println!("{} queues", handle.queues().await.len());
+/// handle.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+pub struct QueueWatch {
+    settings: Settings,
+    policy: RestartPolicy,
+    credentials: Option<Credentials>,
+    extra_roots_pem: Vec<u8>,
+    callbacks: Vec<CallbackChild>,
+}
+
+impl QueueWatch {
+    /// An instance of validated `settings`.
+    pub fn new(settings: Settings) -> QueueWatch {
+        QueueWatch {
+            settings,
+            policy: RestartPolicy::default(),
+            credentials: None,
+            extra_roots_pem: Vec::new(),
+            callbacks: Vec::new(),
+        }
+    }
+
+    /// How the supervisor restarts failing actors.
+    pub fn restart_policy(mut self, policy: RestartPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Credentials to use instead of the environment variables named in settings.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Extra trusted root certificates (PEM), e.g. a TLS-inspecting proxy's CA.
+    pub fn extra_root_certificates(mut self, pem: &[u8]) -> Self {
+        self.extra_roots_pem.extend_from_slice(pem);
+        self
+    }
+
+    /// Adds a custom callback actor, built by `factory` on its own thread.
+    /// After a panic the supervisor builds a fresh one with `factory`.
+    pub fn callback<A, F>(mut self, name: impl Into<String>, factory: F) -> Self
+    where
+        A: Actor<Context = Context<A>> + Handler<Event>,
+        F: Fn() -> A + Send + Sync + 'static,
+    {
+        self.callbacks.push(callbacks::custom(name.into(), factory));
+        self
+    }
+
+    /// Sends every event to `recipient` too (you supervise it).
+    pub fn subscribe(mut self, name: impl Into<String>, recipient: Recipient<Event>) -> Self {
+        self.callbacks.push(callbacks::recipient(name.into(), recipient));
+        self
+    }
+
+    /// Starts everything. Must run inside an actix `System`.
+    pub async fn start(self) -> Result<Handle, StartError> {
+        let settings = self.settings;
+        settings
+            .validate()
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        if settings.cluster.is_some() {
+            return Err(StartError::Config(
+                "cluster: cluster mode is not supported by this version yet".into(),
+            ));
+        }
+        let telemetry = Telemetry::new();
+
+        // Where Genesys is, and who we are.
+        let (simulator, api_base, login_base, credentials) = if settings.genesys.is_simulated() {
+            let ids = settings.queues.iter().map(|q| q.id.clone());
+            let config = SimulatorConfig::with_queues(ids);
+            let credentials = Credentials {
+                client_id: Secret::new(config.client_id.clone()),
+                client_secret: Secret::new(config.client_secret.clone()),
+            };
+            let sim = simulator::start(config, ([127, 0, 0, 1], 0).into())
+                .await
+                .map_err(|e| StartError::Runtime(format!("starting the simulator: {e}")))?;
+            log::info!("simulated Genesys at {}", sim.base_url());
+            let base = sim.base_url();
+            (Some(sim), base.clone(), base, credentials)
+        } else {
+            let credentials = match self.credentials {
+                Some(c) => c,
+                None => Credentials {
+                    client_id: env_secret("genesys.client_id_env", &settings.genesys.client_id_env)?,
+                    client_secret: env_secret(
+                        "genesys.client_secret_env",
+                        &settings.genesys.client_secret_env,
+                    )?,
+                },
+            };
+            let api = settings.genesys.api_base().unwrap_or_default();
+            let login = settings.genesys.login_base().unwrap_or_default();
+            (None, api, login, credentials)
+        };
+        let tls = tls::client_config(&self.extra_roots_pem)
+            .map_err(|e| StartError::Runtime(e.to_string()))?;
+        let options = Arc::new(ClientOptions {
+            api_base,
+            login_base,
+            request_timeout: settings.genesys.request_timeout,
+            tls,
+        });
+
+        let backoff = ExponentialBackoff::try_new(settings.poll.backoff_base, settings.poll.backoff_max)
+            .map_err(|e| StartError::Config(format!("poll.backoff_base: {e}")))?;
+
+        // Supervisor and the process-fatal channel.
+        let (fatal_tx, fatal_rx) = watch::channel(None);
+        let sentinel = Sentinel::new(fatal_tx).start();
+        let supervisor =
+            Supervisor::new(self.policy, telemetry.clone(), sentinel.clone().recipient()).start();
+
+        // Callbacks first, so no event finds them missing.
+        let mut children = Vec::new();
+        for (index, callback) in settings.callbacks.iter().enumerate() {
+            children.push(callbacks::builtin(index, callback).map_err(StartError::Config)?);
+        }
+        children.extend(self.callbacks);
+        let mut subscribers = Vec::new();
+        for child in children {
+            subscribers.push(child.subscriber);
+            if let Some(supervise) = child.supervise {
+                supervisor.do_send(supervise);
+            }
+        }
+        let callbacks: Slot<Addr<CallbackActor>> = Slot::default();
+        {
+            let (slot, telemetry) = (callbacks.clone(), telemetry.clone());
+            supervisor.do_send(Supervise {
+                id: "callbacks".into(),
+                kind: "callbacks",
+                factory: Arc::new(move |guard: ExitGuard| {
+                    slot.set(CallbackActor::new(&subscribers, telemetry.clone(), guard).start());
+                }),
+            });
+        }
+
+        let store = MatrixStore::new(settings.poll.history_size);
+        let metrics: Slot<Addr<MetricsActor>> = Slot::default();
+        {
+            let (slot, store) = (metrics.clone(), store.clone());
+            supervisor.do_send(Supervise {
+                id: "metrics".into(),
+                kind: "metrics",
+                factory: Arc::new(move |guard| slot.set(MetricsActor::new(store.clone(), guard).start())),
+            });
+        }
+
+        let tokens: Slot<Addr<TokenActor>> = Slot::default();
+        {
+            let slot = tokens.clone();
+            let config = TokenConfig {
+                options: options.clone(),
+                credentials,
+                refresh_margin: settings.genesys.token_refresh_margin,
+                backoff,
+                telemetry: telemetry.clone(),
+                fatal: sentinel.clone().recipient(),
+            };
+            supervisor.do_send(Supervise {
+                id: "token".into(),
+                kind: "token",
+                factory: Arc::new(move |guard| slot.set(TokenActor::new(config.clone(), guard).start())),
+            });
+        }
+
+        let limiter = RateLimiter::new(settings.genesys.rate_limit_per_minute);
+        telemetry.set_rate_budget(limiter.per_minute());
+        let budget = settings.budget();
+        if budget.is_stretched() {
+            log::warn!("{budget}");
+        }
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let shared = PollerShared {
+            options,
+            tokens,
+            limiter,
+            retry: RetryPolicy {
+                backoff,
+                max_retries: settings.poll.max_retries,
+            },
+            telemetry: telemetry.clone(),
+            metrics: metrics.clone(),
+            callbacks: callbacks.clone(),
+            epoch: Instant::now(),
+            cancel: cancel_rx,
+        };
+        let inner = Arc::new(Inner {
+            supervisor,
+            metrics,
+            callbacks,
+            pollers: Mutex::new(HashMap::new()),
+            shared,
+            telemetry,
+            simulator,
+            fatal: fatal_rx,
+            cancel: cancel_tx,
+            request_timeout: settings.genesys.request_timeout,
+            settings: Mutex::new(settings.clone()),
+        });
+        let handle = Handle { inner };
+        for queue in &settings.queues {
+            handle.start_poller(poller_spec(&settings, queue));
+        }
+        Ok(handle)
+    }
+}
+
+/// The effective spec of one configured queue (interval stretched to the budget).
+pub(crate) fn poller_spec(settings: &Settings, queue: &QueueSettings) -> PollerSpec {
+    let budget = settings.budget();
+    PollerSpec {
+        queue_id: queue.id.as_str().into(),
+        name: queue.name.clone(),
+        source: settings.poll.source,
+        interval: budget.stretched(settings.queue_interval(queue)),
+        thresholds: settings.queue_thresholds(queue),
+    }
+}
+
+fn env_secret(key: &str, var: &str) -> Result<Secret, StartError> {
+    Secret::from_env(var).map_err(|e| StartError::Config(format!("{key}: {e}")))
+}
+

@@ -1,0 +1,133 @@
+//! Turning callback settings and user callbacks into supervised children
+//! and fan-out subscribers. Each callback runs on its own arbiter thread.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use crate::actors::callback::{Subscriber, DEFAULT_CAPACITY};
+use crate::actors::sink::{Flush, SinkActor};
+use crate::actors::supervisor::{ExitGuard, Factory, Slot, Supervise};
+use crate::callbacks::{EventSink, JsonlSink, LogSink, StdoutSink};
+use crate::config::CallbackSettings;
+use crate::event::Event;
+
+/// A callback to start: its fan-out entry and how to (re)start it.
+pub(crate) struct CallbackChild {
+    pub subscriber: Arc<Subscriber>,
+    pub supervise: Option<Supervise>,
+}
+
+type MakeSink = Arc<dyn Fn() -> std::io::Result<Box<dyn EventSink + Send>> + Send + Sync>;
+
+/// A built-in callback from settings. Returns `Err(message)` for kinds this
+/// build cannot run yet.
+pub(crate) fn builtin(index: usize, settings: &CallbackSettings) -> Result<CallbackChild, String> {
+    let (name, make): (String, MakeSink) = match settings {
+        CallbackSettings::Log => ("log".into(), Arc::new(|| Ok(Box::new(LogSink) as _))),
+        CallbackSettings::Stdout => ("stdout".into(), Arc::new(|| Ok(Box::new(StdoutSink) as _))),
+        CallbackSettings::Jsonl { path } => {
+            let path = path.clone();
+            (
+                format!("jsonl:{}", path.display()),
+                Arc::new(move || Ok(Box::new(JsonlSink::open(&path)?) as _)),
+            )
+        }
+        other => {
+            return Err(format!(
+                "callbacks[{index}]: kind {} is not supported by this version yet",
+                other.kind()
+            ))
+        }
+    };
+    // Fail at start, not in the background, when a sink cannot open.
+    make().map_err(|e| format!("callbacks[{index}] ({name}): {e}"))?;
+    Ok(sink_child(name, make))
+}
+
+fn sink_child(name: String, make: MakeSink) -> CallbackChild {
+    let events: Slot<Recipient<Event>> = Slot::default();
+    let flush: Slot<Recipient<Flush>> = Slot::default();
+    let arbiter = Arbiter::new().handle();
+    let subscriber = Arc::new(Subscriber {
+        name: name.clone(),
+        events: events.clone(),
+        flush: Some(flush.clone()),
+        capacity: DEFAULT_CAPACITY,
+    });
+    let child_name = name.clone();
+    let factory: Factory = Arc::new(move |guard: ExitGuard| {
+        let sink = match make() {
+            Ok(sink) => sink,
+            Err(error) => {
+                log::error!("callback {child_name}: cannot start: {error}");
+                return; // dropping the guard reports the failure to the supervisor
+            }
+        };
+        let name = child_name.clone();
+        let addr = SinkActor::start_in_arbiter(&arbiter, move |_| SinkActor::new(name, sink, guard));
+        events.set(addr.clone().recipient());
+        flush.set(addr.recipient());
+    });
+    CallbackChild {
+        subscriber,
+        supervise: Some(Supervise {
+            id: format!("callback:{name}"),
+            kind: "callback",
+            factory,
+        }),
+    }
+}
+
+/// A user actor built by `factory` on its own thread; restarted after a panic.
+pub(crate) fn custom<A, F>(name: String, factory: F) -> CallbackChild
+where
+    A: Actor<Context = Context<A>> + Handler<Event>,
+    F: Fn() -> A + Send + Sync + 'static,
+{
+    let events: Slot<Recipient<Event>> = Slot::default();
+    let slot = events.clone();
+    let arbiter = Arbiter::new().handle();
+    let factory = Arc::new(factory);
+    let start: Factory = Arc::new(move |guard: ExitGuard| {
+        let factory = factory.clone();
+        let addr = A::start_in_arbiter(&arbiter, move |ctx: &mut Context<A>| {
+            // The guard lives in a future of the actor's own context: when
+            // the actor stops or panics, the context is dropped, and so is it.
+            ctx.spawn(actix::fut::wrap_future(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+            }));
+            factory()
+        });
+        slot.set(addr.recipient());
+    });
+    CallbackChild {
+        subscriber: Arc::new(Subscriber {
+            name: name.clone(),
+            events,
+            flush: None,
+            capacity: DEFAULT_CAPACITY,
+        }),
+        supervise: Some(Supervise {
+            id: format!("callback:{name}"),
+            kind: "callback",
+            factory: start,
+        }),
+    }
+}
+
+/// Any recipient, unsupervised (its owner supervises it).
+pub(crate) fn recipient(name: String, recipient: Recipient<Event>) -> CallbackChild {
+    let events = Slot::default();
+    events.set(recipient);
+    CallbackChild {
+        subscriber: Arc::new(Subscriber {
+            name,
+            events,
+            flush: None,
+            capacity: DEFAULT_CAPACITY,
+        }),
+        supervise: None,
+    }
+}

@@ -1,0 +1,159 @@
+//! [`Handle`]: a cheap, cloneable view of a running instance.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use tokio::sync::watch;
+
+use crate::actors::callback::{CallbackActor, FlushAll};
+use crate::actors::metrics::{GetQueue, ListQueues, MetricsActor, QueueDetail, QueueSummary};
+use crate::actors::poller::{Drain, PollerActor, PollerShared, PollerSpec};
+use crate::actors::supervisor::{ShutdownSupervisor, Slot, Supervise, Supervisor};
+use crate::actors::Fatal;
+use crate::config::Settings;
+use crate::simulator::Simulator;
+use crate::telemetry::Telemetry;
+
+/// How long flushing callbacks may take at shutdown.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) struct Inner {
+    pub supervisor: Addr<Supervisor>,
+    pub metrics: Slot<Addr<MetricsActor>>,
+    pub callbacks: Slot<Addr<CallbackActor>>,
+    pub pollers: Mutex<HashMap<String, Slot<Addr<PollerActor>>>>,
+    pub shared: PollerShared,
+    pub telemetry: Telemetry,
+    pub simulator: Option<Simulator>,
+    pub fatal: watch::Receiver<Option<String>>,
+    pub cancel: watch::Sender<bool>,
+    pub request_timeout: Duration,
+    pub settings: Mutex<Settings>,
+}
+
+/// A running instance. Clones are cheap and all refer to the same instance.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Handle {
+    pub(crate) fn start_poller(&self, spec: PollerSpec) {
+        let slot: Slot<Addr<PollerActor>> = Slot::default();
+        let id = spec.queue_id.to_string();
+        let spec = Arc::new(spec);
+        let shared = self.inner.shared.clone();
+        let poller_slot = slot.clone();
+        self.inner.supervisor.do_send(Supervise {
+            id: format!("poller:{id}"),
+            kind: "poller",
+            factory: Arc::new(move |guard| {
+                poller_slot.set(PollerActor::new(spec.clone(), shared.clone(), guard).start());
+            }),
+        });
+        let mut pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
+        pollers.insert(id, slot);
+        self.inner.telemetry.set_queues(pollers.len());
+    }
+
+    /// Every queue's current state, sorted by id.
+    pub async fn queues(&self) -> Vec<QueueSummary> {
+        match self.inner.metrics.get() {
+            Some(metrics) => metrics.send(ListQueues).await.unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
+    /// One queue with its tracking matrix, if it is known.
+    pub async fn queue(&self, queue_id: &str) -> Option<QueueDetail> {
+        let metrics = self.inner.metrics.get()?;
+        metrics.send(GetQueue(queue_id.to_string())).await.ok().flatten()
+    }
+
+    /// The instance's metrics.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.inner.telemetry
+    }
+
+    /// The in-process simulator, when `environment: simulated`.
+    pub fn simulator(&self) -> Option<&Simulator> {
+        self.inner.simulator.as_ref()
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Settings {
+        self.inner.settings.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Resolves when something fatal happened (credentials rejected, the
+    /// supervisor gave up), with the reason. Never resolves otherwise.
+    pub async fn fatal(&self) -> String {
+        let mut fatal = self.inner.fatal.clone();
+        let reason = match fatal.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone(),
+            Err(_) => None,
+        };
+        match reason {
+            Some(reason) => reason,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Stops cleanly: no new cycles; a cycle in flight gets up to
+    /// `request_timeout` to finish, then ends with a `cancelled` event;
+    /// then every callback is flushed.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.supervisor.send(ShutdownSupervisor).await;
+        let pollers: Vec<Addr<PollerActor>> = {
+            let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
+            pollers.values().filter_map(Slot::get).collect()
+        };
+        let mut drained = Box::pin(join_all(pollers.iter().map(|p| p.send(Drain))));
+        if tokio::time::timeout(self.inner.request_timeout, &mut drained).await.is_err() {
+            log::info!("shutdown: cancelling the cycles still running");
+            self.inner.cancel.send_replace(true);
+            let _ = tokio::time::timeout(Duration::from_secs(5), drained).await;
+        }
+        if let Some(callbacks) = self.inner.callbacks.get() {
+            if tokio::time::timeout(FLUSH_TIMEOUT, callbacks.send(FlushAll)).await.is_err() {
+                log::warn!("shutdown: callbacks did not flush within {FLUSH_TIMEOUT:?}");
+            }
+        }
+        if let Some(simulator) = &self.inner.simulator {
+            simulator.stop().await;
+        }
+    }
+}
+
+/// Receives [`Fatal`] and publishes it to [`Handle::fatal`].
+pub(crate) struct Sentinel {
+    fatal: watch::Sender<Option<String>>,
+}
+
+impl Sentinel {
+    pub(crate) fn new(fatal: watch::Sender<Option<String>>) -> Self {
+        Sentinel { fatal }
+    }
+}
+
+impl Actor for Sentinel {
+    type Context = Context<Self>;
+}
+
+impl Handler<Fatal> for Sentinel {
+    type Result = ();
+
+    fn handle(&mut self, msg: Fatal, _: &mut Context<Self>) {
+        self.fatal.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(msg.reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}

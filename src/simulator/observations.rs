@@ -1,0 +1,203 @@
+//! `POST /api/v2/analytics/queues/observations/query`: request checks and results.
+
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::state::SimState;
+
+/// Most predicates one query may carry.
+pub(crate) const MAX_PREDICATES: usize = 100;
+
+/// Metrics the simulator can observe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Metric {
+    Waiting,
+    Interacting,
+    Alerting,
+    OnQueueUsers,
+}
+
+impl Metric {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "oWaiting" => Some(Self::Waiting),
+            "oInteracting" => Some(Self::Interacting),
+            "oAlerting" => Some(Self::Alerting),
+            "oOnQueueUsers" => Some(Self::OnQueueUsers),
+            _ => None,
+        }
+    }
+}
+
+/// A checked query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ObservationQuery {
+    /// Queue ids of the filter, without duplicates, in request order.
+    pub queue_ids: Vec<String>,
+    metrics: Vec<Metric>,
+    /// An `and` of different queue ids: no queue can match.
+    matches_nothing: bool,
+}
+
+/// A refused query: status and message for the Genesys error body.
+pub(crate) type Rejection = (StatusCode, String);
+
+#[derive(Deserialize)]
+struct RawQuery {
+    filter: RawFilter,
+    metrics: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RawFilter {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    predicates: Vec<RawPredicate>,
+    #[serde(default)]
+    clauses: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct RawPredicate {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    dimension: Option<String>,
+    operator: Option<String>,
+    value: Option<String>,
+}
+
+/// Checks the content type and the body of a query.
+pub(crate) fn parse(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<ObservationQuery, Rejection> {
+    let essence = content_type.and_then(|value| value.split(';').next());
+    if !essence.is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json")) {
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json".to_owned(),
+        ));
+    }
+    let raw: RawQuery = serde_json::from_slice(body)
+        .map_err(|err| bad_request(format!("Unable to parse the request body: {err}")))?;
+    check(raw).map_err(bad_request)
+}
+
+fn bad_request(message: String) -> Rejection {
+    (StatusCode::BAD_REQUEST, message)
+}
+
+fn check(raw: RawQuery) -> Result<ObservationQuery, String> {
+    let filter = raw.filter;
+    let conjunctive = match filter.kind.as_str() {
+        "and" => true,
+        "or" => false,
+        other => return Err(format!("filter.type '{other}' must be 'and' or 'or'")),
+    };
+    if !filter.clauses.is_empty() {
+        return Err("filter.clauses are not supported by the simulator".to_owned());
+    }
+    match filter.predicates.len() {
+        0 => return Err("filter.predicates must not be empty".to_owned()),
+        n if n > MAX_PREDICATES => {
+            return Err(format!(
+                "filter.predicates has {n} entries; at most {MAX_PREDICATES} are allowed"
+            ))
+        }
+        _ => {}
+    }
+    let mut queue_ids: Vec<String> = Vec::new();
+    for (index, predicate) in filter.predicates.into_iter().enumerate() {
+        let id = queue_id_of(predicate).map_err(|e| format!("filter.predicates[{index}]: {e}"))?;
+        if !queue_ids.contains(&id) {
+            queue_ids.push(id);
+        }
+    }
+    if raw.metrics.is_empty() {
+        return Err("metrics must not be empty".to_owned());
+    }
+    let metrics = raw
+        .metrics
+        .iter()
+        .map(|name| Metric::parse(name).ok_or_else(|| format!("metric '{name}' is not supported")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ObservationQuery {
+        matches_nothing: conjunctive && queue_ids.len() > 1,
+        queue_ids,
+        metrics,
+    })
+}
+
+fn queue_id_of(predicate: RawPredicate) -> Result<String, String> {
+    let kind = predicate.kind.as_deref().unwrap_or("dimension");
+    if kind != "dimension" {
+        return Err(format!("type '{kind}' is not supported"));
+    }
+    match predicate.dimension.as_deref() {
+        Some("queueId") => {}
+        Some(other) => return Err(format!("dimension '{other}' is not supported")),
+        None => return Err("dimension is required".to_owned()),
+    }
+    let operator = predicate.operator.as_deref().unwrap_or("matches");
+    if operator != "matches" {
+        return Err(format!("operator '{operator}' is not supported"));
+    }
+    match predicate.value {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err("value is required".to_owned()),
+    }
+}
+
+/// `{"results":[...]}` for the queues that exist, in random order.
+/// With `wrong_queue_id`, every group names a made-up queue.
+pub(crate) fn results(
+    query: &ObservationQuery,
+    state: &mut SimState,
+    now: Instant,
+    wrong_queue_id: bool,
+) -> Value {
+    let mut results: Vec<Value> = Vec::new();
+    if !query.matches_nothing {
+        for id in &query.queue_ids {
+            let Some(queue) = state.queue(id, now) else {
+                continue;
+            };
+            let data: Vec<Value> = query
+                .metrics
+                .iter()
+                .flat_map(|metric| match metric {
+                    Metric::Waiting => vec![count("oWaiting", queue.waiting)],
+                    Metric::Interacting => vec![count("oInteracting", queue.interacting)],
+                    Metric::Alerting => vec![count("oAlerting", 0)],
+                    Metric::OnQueueUsers => vec![
+                        qualified("oOnQueueUsers", "IDLE", queue.idle),
+                        qualified("oOnQueueUsers", "INTERACTING", queue.interacting),
+                    ],
+                })
+                .collect();
+            let group_id = if wrong_queue_id {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                id.clone()
+            };
+            results.push(json!({
+                "group": {"queueId": group_id, "mediaType": "message"},
+                "data": data,
+            }));
+        }
+    }
+    state.shuffle(&mut results);
+    json!({ "results": results })
+}
+
+fn count(metric: &str, value: u32) -> Value {
+    json!({"metric": metric, "stats": {"count": value}})
+}
+
+fn qualified(metric: &str, qualifier: &str, value: u32) -> Value {
+    json!({"metric": metric, "qualifier": qualifier, "stats": {"count": value}})
+}

@@ -1,0 +1,368 @@
+//! The tracking matrix of one queue: a bounded ring of snapshots plus O(1)
+//! running statistics (counters, latency mean and percentiles, position
+//! accuracy, smoothed wait). Pure data, no I/O; owned by the MetricsActor.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Serialize, Serializer};
+
+use crate::error::ErrorKind;
+use crate::genesys::Sample;
+
+/// One row of the matrix: 32 bytes, so 720 rows stay under 23 KiB.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Snapshot {
+    at_unix_ms: u64,
+    depth: u32,      // u32::MAX = none
+    wait: f32,       // NaN = none
+    smoothed: f32,   // NaN = none
+    latency_ms: f32, // NaN = none (a cycle that never got a response)
+    attempts: u16,
+    error: u8, // 0 = success, else 1 + index in ErrorKind::ALL
+}
+
+impl Snapshot {
+    /// When the cycle ended (milliseconds since the Unix epoch).
+    pub fn at_unix_ms(&self) -> u64 {
+        self.at_unix_ms
+    }
+    /// Position, or waiting count for `observations`.
+    pub fn depth(&self) -> Option<u32> {
+        (self.depth != u32::MAX).then_some(self.depth)
+    }
+    /// Estimated wait in seconds.
+    pub fn wait(&self) -> Option<f64> {
+        (!self.wait.is_nan()).then_some(f64::from(self.wait))
+    }
+    /// Smoothed wait in seconds.
+    pub fn smoothed(&self) -> Option<f64> {
+        (!self.smoothed.is_nan()).then_some(f64::from(self.smoothed))
+    }
+    /// Latency of the last request in milliseconds.
+    pub fn latency_ms(&self) -> Option<f64> {
+        (!self.latency_ms.is_nan()).then_some(f64::from(self.latency_ms))
+    }
+    /// Requests made in the cycle.
+    pub fn attempts(&self) -> u32 {
+        u32::from(self.attempts)
+    }
+    /// The failure kind, `None` for a success.
+    pub fn error(&self) -> Option<ErrorKind> {
+        ErrorKind::ALL.get(usize::from(self.error).checked_sub(1)?).copied()
+    }
+}
+
+impl Serialize for Snapshot {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Snapshot", 7)?;
+        s.serialize_field("at_unix_ms", &self.at_unix_ms)?;
+        s.serialize_field("depth", &self.depth())?;
+        s.serialize_field("estimated_wait_seconds", &self.wait())?;
+        s.serialize_field("smoothed_wait_seconds", &self.smoothed())?;
+        s.serialize_field("latency_ms", &self.latency_ms())?;
+        s.serialize_field("attempts", &self.attempts())?;
+        s.serialize_field("error", &self.error())?;
+        s.end()
+    }
+}
+
+/// What one finished cycle tells the matrix.
+#[derive(Debug, Clone)]
+pub struct CycleReport {
+    /// The sample, or the failure kind.
+    pub outcome: Result<Sample, ErrorKind>,
+    /// Latency of the last request, if one got an answer or timed out.
+    pub latency: Option<Duration>,
+    /// Requests made in the cycle.
+    pub attempts: u32,
+    /// How many of those got a 429.
+    pub rate_limited: u32,
+    /// EWMA weight of the new sample (the queue's `smoothing_factor`).
+    pub smoothing_factor: f64,
+}
+
+/// Counters of one queue.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Counters {
+    /// Cycles finished.
+    pub total: u64,
+    /// Cycles that succeeded.
+    pub success: u64,
+    /// Failed cycles by error kind (only kinds seen).
+    pub failures: std::collections::BTreeMap<ErrorKind, u64>,
+    /// Retries (requests beyond the first of each cycle).
+    pub retries: u64,
+    /// 429 responses received.
+    pub rate_limited_responses: u64,
+}
+
+/// Log-spaced latency histogram: O(1) record, percentiles without a re-scan.
+#[derive(Debug, Clone)]
+struct LatencyStats {
+    count: u64,
+    mean_ms: f64,
+    buckets: [u32; BUCKETS],
+}
+
+const BUCKETS: usize = 48;
+/// Bucket `i` holds latencies below `BASE_MS * GROWTH^i` (0.5 ms .. ~60 s).
+const BASE_MS: f64 = 0.5;
+const GROWTH: f64 = 1.29;
+
+impl Default for LatencyStats {
+    fn default() -> Self {
+        LatencyStats {
+            count: 0,
+            mean_ms: 0.0,
+            buckets: [0; BUCKETS],
+        }
+    }
+}
+
+impl LatencyStats {
+    fn record(&mut self, ms: f64) {
+        self.count += 1;
+        self.mean_ms += (ms - self.mean_ms) / self.count as f64;
+        let index = if ms <= BASE_MS {
+            0
+        } else {
+            ((ms / BASE_MS).ln() / GROWTH.ln()).ceil() as usize
+        };
+        let bucket = &mut self.buckets[index.min(BUCKETS - 1)];
+        *bucket = bucket.saturating_add(1);
+    }
+
+    /// Upper bound of the bucket holding quantile `q` (within ~29%).
+    fn quantile(&self, q: f64) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        let total: u64 = self.buckets.iter().map(|b| u64::from(*b)).sum();
+        let rank = (q * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            seen += u64::from(*b);
+            if seen >= rank {
+                return Some(BASE_MS * GROWTH.powi(i as i32));
+            }
+        }
+        None
+    }
+}
+
+/// Latency summary for the API.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencySummary {
+    /// Running mean in ms.
+    pub mean_ms: Option<f64>,
+    /// Median (bucket upper bound) in ms.
+    pub p50_ms: Option<f64>,
+    /// 95th percentile in ms.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile in ms.
+    pub p99_ms: Option<f64>,
+}
+
+/// The tracking matrix of one queue.
+#[derive(Debug, Clone)]
+pub struct QueueMatrix {
+    history: VecDeque<Snapshot>,
+    capacity: usize,
+    counters: Counters,
+    latency: LatencyStats,
+    smoothed: Option<f64>,
+    last_depth: Option<u32>,
+    transitions: u64,
+    steady_transitions: u64,
+}
+
+impl QueueMatrix {
+    /// An empty matrix keeping at most `history_size` snapshots.
+    pub fn new(history_size: usize) -> QueueMatrix {
+        QueueMatrix {
+            history: VecDeque::new(),
+            capacity: history_size.max(1),
+            counters: Counters::default(),
+            latency: LatencyStats::default(),
+            smoothed: None,
+            last_depth: None,
+            transitions: 0,
+            steady_transitions: 0,
+        }
+    }
+
+    /// Records a finished cycle; returns the smoothed wait after it.
+    pub fn record(&mut self, report: &CycleReport, at: SystemTime) -> Option<f64> {
+        self.counters.total += 1;
+        self.counters.retries += u64::from(report.attempts.saturating_sub(1));
+        self.counters.rate_limited_responses += u64::from(report.rate_limited);
+        let latency_ms = report.latency.map(|l| l.as_secs_f64() * 1000.0);
+        let mut snapshot = Snapshot {
+            at_unix_ms: at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            depth: u32::MAX,
+            wait: f32::NAN,
+            smoothed: f32::NAN,
+            latency_ms: latency_ms.map_or(f32::NAN, |l| l as f32),
+            attempts: u16::try_from(report.attempts).unwrap_or(u16::MAX),
+            error: 0,
+        };
+        match &report.outcome {
+            Ok(sample) => {
+                self.counters.success += 1;
+                if let Some(ms) = latency_ms {
+                    self.latency.record(ms);
+                }
+                if let Some(wait) = sample.estimated_wait_seconds {
+                    let alpha = report.smoothing_factor;
+                    let next = match self.smoothed {
+                        Some(prev) => alpha * wait + (1.0 - alpha) * prev,
+                        None => wait,
+                    };
+                    self.smoothed = Some(next);
+                    snapshot.wait = wait as f32;
+                    snapshot.smoothed = next as f32;
+                }
+                if let Some(depth) = sample.position.or(sample.waiting) {
+                    if let Some(prev) = self.last_depth {
+                        self.transitions += 1;
+                        if depth <= prev {
+                            self.steady_transitions += 1;
+                        }
+                    }
+                    self.last_depth = Some(depth);
+                    snapshot.depth = depth;
+                }
+            }
+            Err(kind) => {
+                *self.counters.failures.entry(*kind).or_default() += 1;
+                let index = ErrorKind::ALL.iter().position(|k| k == kind).unwrap_or(0);
+                snapshot.error = u8::try_from(index + 1).unwrap_or(u8::MAX);
+            }
+        }
+        if self.history.len() == self.capacity {
+            self.history.pop_front();
+        } else if self.history.capacity() == 0 {
+            self.history.reserve_exact(self.capacity);
+        }
+        self.history.push_back(snapshot);
+        self.smoothed
+    }
+
+    /// The snapshots, oldest first.
+    pub fn history(&self) -> impl ExactSizeIterator<Item = &Snapshot> + '_ {
+        self.history.iter()
+    }
+
+    /// The most recent snapshot.
+    pub fn last(&self) -> Option<&Snapshot> {
+        self.history.back()
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The current smoothed wait.
+    pub fn smoothed_wait(&self) -> Option<f64> {
+        self.smoothed
+    }
+
+    /// Share of depth transitions where the position did not increase.
+    pub fn position_accuracy(&self) -> Option<f64> {
+        (self.transitions > 0).then(|| self.steady_transitions as f64 / self.transitions as f64)
+    }
+
+    /// Latency mean and percentiles of successful cycles.
+    pub fn latency(&self) -> LatencySummary {
+        LatencySummary {
+            mean_ms: (self.latency.count > 0).then_some(self.latency.mean_ms),
+            p50_ms: self.latency.quantile(0.50),
+            p95_ms: self.latency.quantile(0.95),
+            p99_ms: self.latency.quantile(0.99),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(position: u32, wait: f64, latency_ms: u64) -> CycleReport {
+        CycleReport {
+            outcome: Ok(Sample {
+                position: Some(position),
+                estimated_wait_seconds: Some(wait),
+                ..Sample::default()
+            }),
+            latency: Some(Duration::from_millis(latency_ms)),
+            attempts: 1,
+            rate_limited: 0,
+            smoothing_factor: 0.5,
+        }
+    }
+
+    #[test]
+    fn snapshot_is_compact() {
+        assert_eq!(std::mem::size_of::<Snapshot>(), 32);
+    }
+
+    #[test]
+    fn ring_is_bounded_and_keeps_newest() {
+        let mut m = QueueMatrix::new(3);
+        for i in 0..10 {
+            m.record(&ok(i, 1.0, 5), SystemTime::now());
+        }
+        let depths: Vec<_> = m.history().map(|s| s.depth().unwrap()).collect();
+        assert_eq!(depths, [7, 8, 9]);
+        assert_eq!(m.counters().total, 10);
+        assert!(m.history.capacity() < 8);
+    }
+
+    #[test]
+    fn ewma_and_accuracy() {
+        let mut m = QueueMatrix::new(10);
+        assert_eq!(m.record(&ok(5, 100.0, 5), SystemTime::now()), Some(100.0));
+        assert_eq!(m.record(&ok(4, 50.0, 5), SystemTime::now()), Some(75.0));
+        m.record(&ok(6, 50.0, 5), SystemTime::now()); // position went up
+        m.record(&ok(6, 50.0, 5), SystemTime::now());
+        assert_eq!(m.position_accuracy(), Some(2.0 / 3.0));
+    }
+
+    #[test]
+    fn failures_are_counted_by_kind_and_kept_in_history() {
+        let mut m = QueueMatrix::new(10);
+        let failed = CycleReport {
+            outcome: Err(ErrorKind::RateLimited),
+            latency: None,
+            attempts: 6,
+            rate_limited: 6,
+            smoothing_factor: 0.8,
+        };
+        m.record(&failed, SystemTime::now());
+        assert_eq!(m.counters().failures[&ErrorKind::RateLimited], 1);
+        assert_eq!(m.counters().retries, 5);
+        assert_eq!(m.counters().rate_limited_responses, 6);
+        assert_eq!(m.last().unwrap().error(), Some(ErrorKind::RateLimited));
+        assert_eq!(m.last().unwrap().latency_ms(), None);
+        assert_eq!(m.smoothed_wait(), None);
+    }
+
+    #[test]
+    fn latency_percentiles_without_rescan() {
+        let mut m = QueueMatrix::new(5);
+        for ms in 1..=100 {
+            m.record(&ok(1, 1.0, ms), SystemTime::now());
+        }
+        let l = m.latency();
+        assert!((l.mean_ms.unwrap() - 50.5).abs() < 0.01);
+        let p50 = l.p50_ms.unwrap();
+        assert!((50.0..=50.0 * GROWTH).contains(&p50), "{p50}");
+        let p99 = l.p99_ms.unwrap();
+        assert!((99.0..=99.0 * GROWTH).contains(&p99), "{p99}");
+    }
+}
