@@ -585,7 +585,7 @@ async fn slow_fault_delays_a_correct_answer() {
     assert_eq!(reply.json()["queueId"], Q1);
 
     sim.faults()
-        .push(FaultRule::times(Fault::Slow { delay_ms: 3_000 }, 1));
+        .push(FaultRule::times(Fault::Slow { delay_ms: 1_000 }, 1));
     let timed_out = client()
         .get(format!("{}{}", sim.base_url(), position_path(Q1)))
         .bearer_auth(&token)
@@ -607,7 +607,11 @@ async fn drop_connection_fault_gives_no_response() {
         .bearer_auth(&token)
         .send()
         .await;
-    assert!(dropped.is_err(), "expected a connection error");
+    // awc reports `Connect(Disconnected)`: the connection closed before a response head.
+    assert!(
+        matches!(dropped, Err(ref err) if !matches!(err, SendRequestError::Timeout)),
+        "expected a connection error"
+    );
     let dropped = client()
         .post(format!("{}{OBSERVATIONS}", sim.base_url()))
         .bearer_auth(&token)
@@ -666,12 +670,7 @@ async fn token_endpoint_faults() {
     assert_eq!(request_token(&sim).await.status, 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
     // Token faults leave the API alone.
-    sim.faults()
-        .push(FaultRule::always(Fault::TokenOutage { status: 500 }));
-    let token = {
-        sim.faults().clear();
-        token(&sim).await
-    };
+    let token = token(&sim).await;
     sim.faults()
         .push(FaultRule::always(Fault::TokenOutage { status: 500 }));
     assert_eq!(get(&sim, &position_path(Q1), &token).await.status, 200);

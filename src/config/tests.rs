@@ -9,6 +9,8 @@ use super::net::{check_environment, check_nats_subject, check_stream_name, is_lo
 use super::validate::shorten;
 use super::*;
 
+mod rules;
+
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Timed {

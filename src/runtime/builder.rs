@@ -55,6 +55,7 @@ pub struct QueueWatch {
     credentials: Option<Credentials>,
     extra_roots_pem: Vec<u8>,
     callbacks: Vec<CallbackChild>,
+    simulator: Option<SimulatorConfig>,
 }
 
 impl QueueWatch {
@@ -66,7 +67,16 @@ impl QueueWatch {
             credentials: None,
             extra_roots_pem: Vec::new(),
             callbacks: Vec::new(),
+            simulator: None,
         }
+    }
+
+    /// With `environment: simulated`: start the simulator with this
+    /// configuration (its queues, faults, limits) instead of the default one
+    /// serving the configured queues.
+    pub fn simulator(mut self, config: SimulatorConfig) -> Self {
+        self.simulator = Some(config);
+        self
     }
 
     /// How the supervisor restarts failing actors.
@@ -104,12 +114,17 @@ impl QueueWatch {
         self
     }
 
-    /// Starts everything. Must run inside an actix `System`.
+    /// Validates the settings and starts everything. Must run inside an actix `System`.
     pub async fn start(self) -> Result<Handle, StartError> {
-        let settings = self.settings;
-        settings
+        self.settings
             .validate()
             .map_err(|e| StartError::Config(e.to_string()))?;
+        self.launch().await
+    }
+
+    /// Starts without validating (tests use intervals below the 5 s floor).
+    pub(crate) async fn launch(self) -> Result<Handle, StartError> {
+        let settings = self.settings;
         if settings.cluster.is_some() {
             return Err(StartError::Config(
                 "cluster: cluster mode is not supported by this version yet".into(),
@@ -119,8 +134,13 @@ impl QueueWatch {
 
         // Where Genesys is, and who we are.
         let (simulator, api_base, login_base, credentials) = if settings.genesys.is_simulated() {
-            let ids = settings.queues.iter().map(|q| q.id.clone());
-            let config = SimulatorConfig::with_queues(ids);
+            let config = self.simulator.unwrap_or_else(|| {
+                let mut config =
+                    SimulatorConfig::with_queues(settings.queues.iter().map(|q| q.id.clone()));
+                // The simulated org allows what the settings budget for.
+                config.rate_limit_per_minute = Some(settings.genesys.rate_limit_per_minute);
+                config
+            });
             let credentials = Credentials {
                 client_id: Secret::new(config.client_id.clone()),
                 client_secret: Secret::new(config.client_secret.clone()),

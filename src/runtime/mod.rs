@@ -7,3 +7,6 @@ mod handle;
 
 pub use builder::{QueueWatch, StartError};
 pub use handle::Handle;
+
+#[cfg(test)]
+mod tests;
