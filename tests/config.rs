@@ -1,7 +1,7 @@
 //! The settings module through its public API: loading, defaults, every
 //! validation rule with its key path, parse errors, round trip, budget math.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use queuewatch::config::{
@@ -173,6 +173,11 @@ fn unknown_key_names_the_key() {
         message.starts_with("extra: unknown field `extra`"),
         "{message}"
     );
+    let (message, line, _) = parse_err(&format!("poll: {{}}\n{}poll: {{}}\n", queues_yaml()));
+    assert_eq!(message, "duplicate mapping key: poll");
+    assert_eq!(line, Some(5));
+    let (message, ..) = parse_err(&format!("{}---\n{}", queues_yaml(), queues_yaml()));
+    assert!(message.contains("multiple"), "{message}");
     let (message, ..) = parse_err("poll: {}\n");
     assert!(message.contains("missing field `queues`"), "{message}");
 }
