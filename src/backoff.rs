@@ -68,7 +68,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_parameters() {
-        assert_eq!(ExponentialBackoff::try_new(Duration::ZERO, MS), Err(InvalidBackoff::ZeroBase));
+        assert_eq!(
+            ExponentialBackoff::try_new(Duration::ZERO, MS),
+            Err(InvalidBackoff::ZeroBase)
+        );
         assert!(matches!(
             ExponentialBackoff::try_new(2 * MS, MS),
             Err(InvalidBackoff::BaseAboveMax { .. })
@@ -77,7 +80,8 @@ mod tests {
 
     #[test]
     fn ceiling_doubles_then_caps() {
-        let b = ExponentialBackoff::try_new(Duration::from_secs(1), Duration::from_secs(60)).unwrap();
+        let b =
+            ExponentialBackoff::try_new(Duration::from_secs(1), Duration::from_secs(60)).unwrap();
         let ceilings: Vec<u64> = (0..8).map(|n| b.ceiling(n).as_secs()).collect();
         assert_eq!(ceilings, [1, 2, 4, 8, 16, 32, 60, 60]);
         assert_eq!(b.ceiling(u32::MAX), Duration::from_secs(60));
@@ -85,7 +89,8 @@ mod tests {
 
     #[test]
     fn delays_stay_within_bounds_and_spread() {
-        let b = ExponentialBackoff::try_new(Duration::from_secs(1), Duration::from_secs(60)).unwrap();
+        let b =
+            ExponentialBackoff::try_new(Duration::from_secs(1), Duration::from_secs(60)).unwrap();
         let mut rng = fastrand::Rng::with_seed(7);
         for attempt in 0..10 {
             let delays: Vec<Duration> = (0..500).map(|_| b.delay(attempt, &mut rng)).collect();

@@ -56,8 +56,14 @@ pub(crate) async fn run_cycle(
         let (error, lease) = match token(&cx).await {
             Err(TokenError::Rejected(reason)) => {
                 // Fatal for the process; this cycle ends now.
-                let error = PollError::new(ErrorKind::AuthFailed, format!("credentials rejected: {reason}"));
-                return CycleResult { result: Err(error), latency };
+                let error = PollError::new(
+                    ErrorKind::AuthFailed,
+                    format!("credentials rejected: {reason}"),
+                );
+                return CycleResult {
+                    result: Err(error),
+                    latency,
+                };
             }
             Err(TokenError::Unavailable(cause)) => (
                 PollError::new(ErrorKind::AuthFailed, format!("no token: {}", cause.detail))
@@ -68,7 +74,12 @@ pub(crate) async fn run_cycle(
                 let outcome = fetch(&cx, &lease).await;
                 latency = Some(outcome.latency);
                 match outcome.result {
-                    Ok(sample) => return CycleResult { result: Ok(sample), latency },
+                    Ok(sample) => {
+                        return CycleResult {
+                            result: Ok(sample),
+                            latency,
+                        }
+                    }
                     Err(error) => (error, Some(lease)),
                 }
             }
@@ -82,17 +93,27 @@ pub(crate) async fn run_cycle(
             }
         }
         match cx.retry.decide(&error, retries, refetched, &mut rng) {
-            Decision::GiveUp => return CycleResult { result: Err(error), latency },
+            Decision::GiveUp => {
+                return CycleResult {
+                    result: Err(error),
+                    latency,
+                }
+            }
             Decision::RefetchToken => {
                 refetched = true;
                 if let (Some(tokens), Some(lease)) = (cx.tokens.get(), lease) {
-                    tokens.do_send(Invalidate { generation: lease.generation });
+                    tokens.do_send(Invalidate {
+                        generation: lease.generation,
+                    });
                 }
             }
             Decision::Retry(delay) => {
                 retries += 1;
                 cx.telemetry.retried();
-                log::debug!("queue {}: {error}; retry {retries} in {delay:?}", cx.queue_id);
+                log::debug!(
+                    "queue {}: {error}; retry {retries} in {delay:?}",
+                    cx.queue_id
+                );
                 tokio::time::sleep(delay).await;
             }
         }
@@ -103,7 +124,10 @@ async fn token(cx: &CycleContext) -> Result<Lease, TokenError> {
     let unavailable = |detail: &str| {
         TokenError::Unavailable(PollError::new(ErrorKind::AuthFailed, detail.to_string()))
     };
-    let tokens = cx.tokens.get().ok_or_else(|| unavailable("token actor restarting"))?;
+    let tokens = cx
+        .tokens
+        .get()
+        .ok_or_else(|| unavailable("token actor restarting"))?;
     tokens
         .send(GetToken)
         .await
@@ -123,7 +147,10 @@ async fn fetch(cx: &CycleContext, lease: &Lease) -> Outcome<Sample> {
             Outcome {
                 result: outcome.result.and_then(|mut map| {
                     map.remove(id).ok_or_else(|| {
-                        PollError::new(ErrorKind::NotFound, "queue missing from the observations result")
+                        PollError::new(
+                            ErrorKind::NotFound,
+                            "queue missing from the observations result",
+                        )
                     })
                 }),
                 rate: outcome.rate,

@@ -9,13 +9,14 @@ pub mod event;
 pub mod genesys;
 pub mod ratelimit;
 pub mod retry;
+pub mod runtime;
 pub mod schedule;
 pub mod secret;
 pub mod simulator;
 pub mod state;
 pub mod telemetry;
 pub mod tracking;
-pub mod runtime;
+pub mod web;
 
 pub use config::Settings;
 pub use event::Event;

@@ -113,18 +113,41 @@ fn summary(path: &std::path::Path, settings: &Settings) -> String {
     let g = &settings.genesys;
     let mut out = String::new();
     let _ = writeln!(out, "{}: OK", path.display());
-    let _ = writeln!(out, "  queues:      {} (source {})", settings.queues.len(), settings.poll.source);
+    let _ = writeln!(
+        out,
+        "  queues:      {} (source {})",
+        settings.queues.len(),
+        settings.poll.source
+    );
     if g.is_simulated() {
-        let _ = writeln!(out, "  genesys:     simulated (built-in simulator on a free loopback port; no credentials)");
+        let _ = writeln!(
+            out,
+            "  genesys:     simulated (built-in simulator on a free loopback port; no credentials)"
+        );
     } else {
         let _ = writeln!(out, "  api host:    {}", g.api_base().unwrap_or_default());
         let _ = writeln!(out, "  login host:  {}", g.login_base().unwrap_or_default());
-        let _ = writeln!(out, "  credentials: ${} / ${}", g.client_id_env, g.client_secret_env);
+        let _ = writeln!(
+            out,
+            "  credentials: ${} / ${}",
+            g.client_id_env, g.client_secret_env
+        );
     }
     let _ = writeln!(out, "  budget:      {}", settings.budget());
     let callbacks: Vec<&str> = settings.callbacks.iter().map(|c| c.kind()).collect();
-    let _ = writeln!(out, "  callbacks:   {}", if callbacks.is_empty() { "none".to_string() } else { callbacks.join(", ") });
-    let http = settings.http.bind.map_or("disabled".to_string(), |b| b.to_string());
+    let _ = writeln!(
+        out,
+        "  callbacks:   {}",
+        if callbacks.is_empty() {
+            "none".to_string()
+        } else {
+            callbacks.join(", ")
+        }
+    );
+    let http = settings
+        .http
+        .bind
+        .map_or("disabled".to_string(), |b| b.to_string());
     let _ = writeln!(out, "  http:        {http}");
     for warning in settings.warnings() {
         let _ = writeln!(out, "  warning:     {warning}");

@@ -50,7 +50,10 @@ impl RetryPolicy {
                 Decision::RefetchToken
             };
         }
-        if error.retry_after.is_some_and(|after| after > LONG_RETRY_AFTER) {
+        if error
+            .retry_after
+            .is_some_and(|after| after > LONG_RETRY_AFTER)
+        {
             return Decision::GiveUp; // a long (daily) limit: the SDKs stop too
         }
         if retries >= self.max_retries {
@@ -80,8 +83,15 @@ mod tests {
     #[test]
     fn permanent_failures_are_not_retried() {
         let mut rng = fastrand::Rng::with_seed(1);
-        for kind in [ErrorKind::Forbidden, ErrorKind::NotFound, ErrorKind::Cancelled] {
-            assert_eq!(policy().decide(&err(kind), 0, false, &mut rng), Decision::GiveUp);
+        for kind in [
+            ErrorKind::Forbidden,
+            ErrorKind::NotFound,
+            ErrorKind::Cancelled,
+        ] {
+            assert_eq!(
+                policy().decide(&err(kind), 0, false, &mut rng),
+                Decision::GiveUp
+            );
         }
     }
 
@@ -89,7 +99,10 @@ mod tests {
     fn retries_stop_at_max() {
         let mut rng = fastrand::Rng::with_seed(1);
         let e = err(ErrorKind::ServerError);
-        assert!(matches!(policy().decide(&e, 4, false, &mut rng), Decision::Retry(_)));
+        assert!(matches!(
+            policy().decide(&e, 4, false, &mut rng),
+            Decision::Retry(_)
+        ));
         assert_eq!(policy().decide(&e, 5, false, &mut rng), Decision::GiveUp);
     }
 
@@ -111,7 +124,10 @@ mod tests {
     fn unauthorized_refetches_once() {
         let mut rng = fastrand::Rng::with_seed(1);
         let e = err(ErrorKind::Unauthorized);
-        assert_eq!(policy().decide(&e, 0, false, &mut rng), Decision::RefetchToken);
+        assert_eq!(
+            policy().decide(&e, 0, false, &mut rng),
+            Decision::RefetchToken
+        );
         assert_eq!(policy().decide(&e, 1, true, &mut rng), Decision::GiveUp);
     }
 }

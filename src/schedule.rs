@@ -47,7 +47,11 @@ impl Hasher for Fnv1a {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
         for b in bytes {
             h ^= u64::from(*b);
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
@@ -79,7 +83,10 @@ mod tests {
             buckets[(p.as_nanos() * 10 / interval.as_nanos()) as usize] += 1;
         }
         // 100 expected per bucket; allow generous random variation.
-        assert!(buckets.iter().all(|b| (55..=145).contains(b)), "{buckets:?}");
+        assert!(
+            buckets.iter().all(|b| (55..=145).contains(b)),
+            "{buckets:?}"
+        );
     }
 
     #[test]

@@ -87,10 +87,17 @@ mod tests {
         assert_eq!(a(position(21, 1.0)), Some(Availability::Low));
         assert_eq!(a(position(1, 300.0)), Some(Availability::Low));
         // estimated_wait_time: wait only.
-        let ewt = Sample { estimated_wait_seconds: Some(30.0), ..Sample::default() };
+        let ewt = Sample {
+            estimated_wait_seconds: Some(30.0),
+            ..Sample::default()
+        };
         assert_eq!(a(ewt), Some(Availability::High));
         // observations: waiting stands in for position.
-        let obs = Sample { waiting: Some(12), agents_on_queue: Some(4), ..Sample::default() };
+        let obs = Sample {
+            waiting: Some(12),
+            agents_on_queue: Some(4),
+            ..Sample::default()
+        };
         assert_eq!(a(obs), Some(Availability::Moderate));
         assert_eq!(a(Sample::default()), None);
     }
@@ -103,7 +110,11 @@ mod tests {
         assert_eq!(s.below_min_agents, None);
         let s = QueueState::evaluate(&position(50, 300.0), &t);
         assert!(!s.over_capacity && !s.exceeds_wait_directive);
-        let obs = Sample { waiting: Some(60), agents_on_queue: Some(2), ..Sample::default() };
+        let obs = Sample {
+            waiting: Some(60),
+            agents_on_queue: Some(2),
+            ..Sample::default()
+        };
         let s = QueueState::evaluate(&obs, &t);
         assert!(s.over_capacity);
         assert_eq!(s.below_min_agents, Some(true));

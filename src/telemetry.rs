@@ -48,7 +48,11 @@ impl Telemetry {
         let polls = Family::<Labels, Counter>::default();
         registry.register("polls", "Poll cycles finished, by outcome", polls.clone());
         let failures = Family::<Labels, Counter>::default();
-        registry.register("poll_failures", "Failed poll cycles, by error kind", failures.clone());
+        registry.register(
+            "poll_failures",
+            "Failed poll cycles, by error kind",
+            failures.clone(),
+        );
         let latency = Histogram::new([
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ]);
@@ -59,9 +63,17 @@ impl Telemetry {
             latency.clone(),
         );
         let retries = Counter::default();
-        registry.register("retries", "Requests retried within a cycle", retries.clone());
+        registry.register(
+            "retries",
+            "Requests retried within a cycle",
+            retries.clone(),
+        );
         let rate_limited = Counter::default();
-        registry.register("rate_limited_responses", "HTTP 429 responses received", rate_limited.clone());
+        registry.register(
+            "rate_limited_responses",
+            "HTTP 429 responses received",
+            rate_limited.clone(),
+        );
         let ticks_skipped = Counter::default();
         registry.register(
             "ticks_skipped",
@@ -69,15 +81,35 @@ impl Telemetry {
             ticks_skipped.clone(),
         );
         let token_requests = Family::<Labels, Counter>::default();
-        registry.register("token_requests", "OAuth token requests, by result", token_requests.clone());
+        registry.register(
+            "token_requests",
+            "OAuth token requests, by result",
+            token_requests.clone(),
+        );
         let restarts = Family::<Labels, Counter>::default();
-        registry.register("actor_restarts", "Supervised actor restarts, by actor kind", restarts.clone());
+        registry.register(
+            "actor_restarts",
+            "Supervised actor restarts, by actor kind",
+            restarts.clone(),
+        );
         let deliveries = Family::<Labels, Counter>::default();
-        registry.register("event_deliveries", "Events delivered, by callback", deliveries.clone());
+        registry.register(
+            "event_deliveries",
+            "Events delivered, by callback",
+            deliveries.clone(),
+        );
         let drops = Family::<Labels, Counter>::default();
-        registry.register("event_drops", "Events dropped (buffer full or callback down), by callback", drops.clone());
+        registry.register(
+            "event_drops",
+            "Events dropped (buffer full or callback down), by callback",
+            drops.clone(),
+        );
         let rate_budget = Gauge::default();
-        registry.register("rate_budget_per_minute", "Client-side request budget per token", rate_budget.clone());
+        registry.register(
+            "rate_budget_per_minute",
+            "Client-side request budget per token",
+            rate_budget.clone(),
+        );
         let queues = Gauge::default();
         registry.register("queues", "Queues being polled", queues.clone());
         Telemetry {
@@ -113,13 +145,22 @@ impl Telemetry {
     }
 
     pub(crate) fn poll_succeeded(&self, latency_secs: f64) {
-        self.inner.polls.get_or_create(&vec![("outcome", "success".into())]).inc();
+        self.inner
+            .polls
+            .get_or_create(&vec![("outcome", "success".into())])
+            .inc();
         self.inner.latency.observe(latency_secs);
     }
 
     pub(crate) fn poll_failed(&self, kind: ErrorKind) {
-        self.inner.polls.get_or_create(&vec![("outcome", "failure".into())]).inc();
-        self.inner.failures.get_or_create(&vec![("kind", kind.as_str().into())]).inc();
+        self.inner
+            .polls
+            .get_or_create(&vec![("outcome", "failure".into())])
+            .inc();
+        self.inner
+            .failures
+            .get_or_create(&vec![("kind", kind.as_str().into())])
+            .inc();
     }
 
     pub(crate) fn retried(&self) {
@@ -135,19 +176,31 @@ impl Telemetry {
     }
 
     pub(crate) fn token_request(&self, result: &'static str) {
-        self.inner.token_requests.get_or_create(&vec![("result", result.into())]).inc();
+        self.inner
+            .token_requests
+            .get_or_create(&vec![("result", result.into())])
+            .inc();
     }
 
     pub(crate) fn restarted(&self, kind: &'static str) {
-        self.inner.restarts.get_or_create(&vec![("actor", kind.into())]).inc();
+        self.inner
+            .restarts
+            .get_or_create(&vec![("actor", kind.into())])
+            .inc();
     }
 
     pub(crate) fn delivered(&self, callback: &str) {
-        self.inner.deliveries.get_or_create(&vec![("callback", callback.into())]).inc();
+        self.inner
+            .deliveries
+            .get_or_create(&vec![("callback", callback.into())])
+            .inc();
     }
 
     pub(crate) fn dropped(&self, callback: &str) {
-        self.inner.drops.get_or_create(&vec![("callback", callback.into())]).inc();
+        self.inner
+            .drops
+            .get_or_create(&vec![("callback", callback.into())])
+            .inc();
     }
 
     pub(crate) fn set_rate_budget(&self, per_minute: u32) {
@@ -155,7 +208,9 @@ impl Telemetry {
     }
 
     pub(crate) fn set_queues(&self, count: usize) {
-        self.inner.queues.set(i64::try_from(count).unwrap_or(i64::MAX));
+        self.inner
+            .queues
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// Total restarts counted so far (all actor kinds).
@@ -165,12 +220,23 @@ impl Telemetry {
 
     /// Events dropped so far for `callback`.
     pub fn drops_for(&self, callback: &str) -> u64 {
-        self.inner.drops.get_or_create(&vec![("callback", callback.into())]).get()
+        self.inner
+            .drops
+            .get_or_create(&vec![("callback", callback.into())])
+            .get()
     }
 
     /// Events delivered so far to `callback`.
     pub fn deliveries_for(&self, callback: &str) -> u64 {
-        self.inner.deliveries.get_or_create(&vec![("callback", callback.into())]).get()
+        self.inner
+            .deliveries
+            .get_or_create(&vec![("callback", callback.into())])
+            .get()
+    }
+
+    /// Poll cycles that succeeded so far.
+    pub fn polls_succeeded(&self) -> u64 {
+        sum(&self.inner.polls, "outcome", &["success"])
     }
 
     /// Token requests so far, all results.

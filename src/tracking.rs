@@ -49,7 +49,9 @@ impl Snapshot {
     }
     /// The failure kind, `None` for a success.
     pub fn error(&self) -> Option<ErrorKind> {
-        ErrorKind::ALL.get(usize::from(self.error).checked_sub(1)?).copied()
+        ErrorKind::ALL
+            .get(usize::from(self.error).checked_sub(1)?)
+            .copied()
     }
 }
 

@@ -29,10 +29,21 @@ fn queuewatch(args: &[&str], dir: &Path) -> Output {
 #[test]
 fn check_accepts_the_shipped_settings() {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("settings.yaml");
-    let out = queuewatch(&["check", "--config", shipped.to_str().unwrap()], &temp_dir("check"));
+    let out = queuewatch(
+        &["check", "--config", shipped.to_str().unwrap()],
+        &temp_dir("check"),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("queues:") && stdout.contains("budget:"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("queues:") && stdout.contains("budget:"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -48,7 +59,12 @@ fn bad_settings_exit_2_naming_every_key() {
         let out = queuewatch(&[command, "--config", file.to_str().unwrap()], &dir);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
-        for key in ["poll.interval", "poll.backoff_base", "thresholds.smoothing_factor", "queues[0].id"] {
+        for key in [
+            "poll.interval",
+            "poll.backoff_base",
+            "thresholds.smoothing_factor",
+            "queues[0].id",
+        ] {
             assert!(stderr.contains(key), "{command}: {key} missing in {stderr}");
         }
         assert!(!stderr.contains("panicked"));
@@ -71,12 +87,19 @@ fn missing_credentials_exit_2_naming_the_key() {
     let out = queuewatch(&["run", "--config", file.to_str().unwrap()], &dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("genesys.client_id_env") && stderr.contains("GENESYS_CLIENT_ID"), "{stderr}");
+    assert!(
+        stderr.contains("genesys.client_id_env") && stderr.contains("GENESYS_CLIENT_ID"),
+        "{stderr}"
+    );
 }
 
 /// Starts `queuewatch simulate` on a free port and returns it with its address.
 fn simulate(extra: &[&str]) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let bind = format!("127.0.0.1:{port}");
     let mut child = Command::new(BIN)
         .args(["simulate", "--bind", &bind])
@@ -87,7 +110,9 @@ fn simulate(extra: &[&str]) -> (Child, String) {
         .unwrap();
     // The first stdout line says it listens.
     let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert!(line.contains("simulator"), "{line}");
     (child, bind)
 }
@@ -95,12 +120,18 @@ fn simulate(extra: &[&str]) -> (Child, String) {
 /// One HTTP/1.1 request written by hand; returns (status, body).
 fn raw_http(addr: &str, request: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response[9..12].parse().unwrap();
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
     (status, body)
 }
 
@@ -157,7 +188,10 @@ fn rejected_credentials_exit_1() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("invalid_client"), "{stderr}");
-    assert!(!stderr.contains("not-the-secret"), "the secret leaked: {stderr}");
+    assert!(
+        !stderr.contains("not-the-secret"),
+        "the secret leaked: {stderr}"
+    );
     sim.kill().unwrap();
     sim.wait().unwrap();
 }
@@ -186,14 +220,18 @@ fn sigterm_stops_cleanly_with_a_complete_audit() {
         assert!(Instant::now() < deadline, "no audit lines");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     assert_eq!(child.wait().unwrap().code(), Some(0), "clean stop");
     let text = std::fs::read_to_string(&audit).unwrap();
     assert!(text.ends_with('\n'), "the last line is complete");
     let mut ids = std::collections::HashSet::new();
     for line in text.lines() {
-        let event: queuewatch::Event = serde_json::from_str(line).expect("every line is a whole event");
+        let event: queuewatch::Event =
+            serde_json::from_str(line).expect("every line is a whole event");
         assert!(ids.insert(event.id().to_string()), "no duplicate lines");
     }
     assert!(ids.len() >= 20);

@@ -19,7 +19,9 @@ async fn setup(timeout: Duration) -> (Simulator, GenesysClient, Credentials) {
         client_id: Secret::new(config.client_id.clone()),
         client_secret: Secret::new(config.client_secret.clone()),
     };
-    let sim = simulator::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let sim = simulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let options = Arc::new(ClientOptions {
         api_base: sim.base_url(),
         login_base: sim.base_url(),
@@ -70,7 +72,10 @@ async fn wrong_credentials_are_rejected_not_retried() {
     creds.client_secret = Secret::new("wrong");
     match client.fetch_token(&creds).await {
         Err(TokenError::Rejected(detail)) => {
-            assert!(detail.contains("401") && detail.contains("invalid_client"), "{detail}");
+            assert!(
+                detail.contains("401") && detail.contains("invalid_client"),
+                "{detail}"
+            );
             assert!(!detail.contains("wrong"));
         }
         other => panic!("expected Rejected, got {other:?}"),
@@ -81,12 +86,14 @@ async fn wrong_credentials_are_rejected_not_retried() {
 #[actix_rt::test]
 async fn token_endpoint_outage_is_transient() {
     let (sim, client, creds) = setup(Duration::from_millis(500)).await;
-    sim.faults().push(FaultRule::times(Fault::TokenOutage { status: 503 }, 1));
+    sim.faults()
+        .push(FaultRule::times(Fault::TokenOutage { status: 503 }, 1));
     match client.fetch_token(&creds).await {
         Err(TokenError::Unavailable(e)) => assert_eq!(e.kind, ErrorKind::ServerError),
         other => panic!("expected Unavailable, got {other:?}"),
     }
-    sim.faults().push(FaultRule::times(Fault::TokenSlow { delay_ms: 2000 }, 1));
+    sim.faults()
+        .push(FaultRule::times(Fault::TokenSlow { delay_ms: 2000 }, 1));
     match client.fetch_token(&creds).await {
         Err(TokenError::Unavailable(e)) => assert_eq!(e.kind, ErrorKind::Timeout),
         other => panic!("expected a timeout, got {other:?}"),
@@ -124,14 +131,28 @@ async fn failures_map_to_their_kinds() {
         assert_eq!(error.kind, expected, "{fault:?}: {error}");
     }
 
-    let error = kind_of(FaultRule::times(Fault::RateLimit { retry_after_secs: 42 }, 1)).await;
+    let error = kind_of(FaultRule::times(
+        Fault::RateLimit {
+            retry_after_secs: 42,
+        },
+        1,
+    ))
+    .await;
     assert_eq!(error.kind, ErrorKind::RateLimited);
     assert_eq!(error.retry_after, Some(Duration::from_secs(42)));
     assert_eq!(error.status, Some(429));
-    assert!(error.detail.starts_with("429, retry after 42s"), "{}", error.detail);
+    assert!(
+        error.detail.starts_with("429, retry after 42s"),
+        "{}",
+        error.detail
+    );
 
     // Unknown queue: a real 404.
-    let error = client.queue_position(&token, UNKNOWN).await.result.unwrap_err();
+    let error = client
+        .queue_position(&token, UNKNOWN)
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(error.kind, ErrorKind::NotFound);
 
     // A revoked token: 401.
@@ -149,7 +170,9 @@ async fn real_rate_limit_gives_retry_after() {
         client_id: Secret::new(config.client_id.clone()),
         client_secret: Secret::new(config.client_secret.clone()),
     };
-    let sim = simulator::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let sim = simulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let client = GenesysClient::new(Arc::new(ClientOptions {
         api_base: sim.base_url(),
         login_base: sim.base_url(),
@@ -164,7 +187,10 @@ async fn real_rate_limit_gives_retry_after() {
     let error = outcome.result.unwrap_err();
     assert_eq!(error.kind, ErrorKind::RateLimited);
     let after = error.retry_after.expect("Retry-After");
-    assert!(after >= Duration::from_secs(1) && after <= Duration::from_secs(60), "{after:?}");
+    assert!(
+        after >= Duration::from_secs(1) && after <= Duration::from_secs(60),
+        "{after:?}"
+    );
     assert_eq!(outcome.rate.allowed, Some(3));
     sim.stop().await;
 }

@@ -16,7 +16,9 @@ const CERT: &[u8] = include_bytes!("fixtures/localhost-cert.pem");
 const KEY: &[u8] = include_bytes!("fixtures/localhost-key.pem");
 
 fn server_config() -> rustls::ServerConfig {
-    let certs: Vec<CertificateDer> = CertificateDer::pem_slice_iter(CERT).map(Result::unwrap).collect();
+    let certs: Vec<CertificateDer> = CertificateDer::pem_slice_iter(CERT)
+        .map(Result::unwrap)
+        .collect();
     let key = PrivateKeyDer::from_pem_slice(KEY).unwrap();
     rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()

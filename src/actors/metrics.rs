@@ -144,11 +144,14 @@ impl Handler<Track> for MetricsActor {
     fn handle(&mut self, msg: Track, _: &mut Context<Self>) {
         let mut store = self.store.lock();
         let size = store.history_size;
-        let record = store.queues.entry(msg.queue_id).or_insert_with(|| QueueRecord {
-            name: None,
-            matrix: QueueMatrix::new(size),
-            last: None,
-        });
+        let record = store
+            .queues
+            .entry(msg.queue_id)
+            .or_insert_with(|| QueueRecord {
+                name: None,
+                matrix: QueueMatrix::new(size),
+                last: None,
+            });
         record.name = msg.name;
     }
 }

@@ -206,14 +206,18 @@ impl PollerActor {
                 }
             }
         }
-        let (event, report) = build_event(&self.spec, result, attempts, progress.rate_limited.get());
+        let (event, report) =
+            build_event(&self.spec, result, attempts, progress.rate_limited.get());
         let metrics = self.shared.metrics.get();
         let callbacks = self.shared.callbacks.clone();
         async move {
             let event = match metrics {
                 Some(metrics) => {
                     let fallback = event.clone();
-                    metrics.send(Record { report, event }).await.unwrap_or(fallback)
+                    metrics
+                        .send(Record { report, event })
+                        .await
+                        .unwrap_or(fallback)
                 }
                 None => event,
             };
@@ -233,7 +237,10 @@ impl PollerActor {
 fn emit(callbacks: &Slot<Addr<CallbackActor>>, event: Event) {
     match callbacks.get() {
         Some(callbacks) => callbacks.do_send(event),
-        None => log::warn!("event {} lost: the callback actor is restarting", event.id()),
+        None => log::warn!(
+            "event {} lost: the callback actor is restarting",
+            event.id()
+        ),
     }
 }
 
@@ -245,9 +252,14 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
 }
 
 /// Builds the event and the matrix report of a finished cycle.
-fn build_event(spec: &PollerSpec, result: CycleResult, attempts: u32, rate_limited: u32) -> (Event, CycleReport) {
+fn build_event(
+    spec: &PollerSpec,
+    result: CycleResult,
+    attempts: u32,
+    rate_limited: u32,
+) -> (Event, CycleReport) {
     let report = CycleReport {
-        outcome: result.result.as_ref().map(Clone::clone).map_err(|e| e.kind),
+        outcome: result.result.clone().map_err(|e| e.kind),
         latency: result.latency,
         attempts,
         rate_limited,
@@ -308,7 +320,10 @@ impl Drop for Unfinished {
         if self.armed {
             let detail = "the poller stopped while the cycle was running".to_string();
             let attempts = self.progress.attempts.get();
-            emit(&self.callbacks, failed_event(&self.spec, ErrorKind::Cancelled, detail, attempts));
+            emit(
+                &self.callbacks,
+                failed_event(&self.spec, ErrorKind::Cancelled, detail, attempts),
+            );
         }
     }
 }

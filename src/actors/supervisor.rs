@@ -34,8 +34,11 @@ impl Default for RestartPolicy {
         RestartPolicy {
             max_restarts: 5,
             window: Duration::from_secs(60),
-            backoff: ExponentialBackoff::try_new(Duration::from_millis(100), Duration::from_secs(5))
-                .unwrap_or_else(|_| unreachable!("constant backoff is valid")),
+            backoff: ExponentialBackoff::try_new(
+                Duration::from_millis(100),
+                Duration::from_secs(5),
+            )
+            .unwrap_or_else(|_| unreachable!("constant backoff is valid")),
         }
     }
 }
@@ -235,7 +238,9 @@ impl Handler<ChildExited> for Supervisor {
             self.escalate.do_send(Fatal { reason });
             return;
         }
-        let delay = policy.backoff.delay(child.restarts.len() as u32, &mut self.rng);
+        let delay = policy
+            .backoff
+            .delay(child.restarts.len() as u32, &mut self.rng);
         child.restarts.push_back(now);
         child.generation += 1;
         self.telemetry.restarted(child.kind);

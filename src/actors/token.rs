@@ -42,6 +42,11 @@ pub struct Invalidate {
     pub generation: u64,
 }
 
+/// Whether a valid token is held now.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct TokenHeld;
+
 /// Everything a TokenActor needs; cloned into each incarnation.
 #[derive(Clone)]
 pub struct TokenConfig {
@@ -124,7 +129,11 @@ impl TokenActor {
         }));
     }
 
-    fn fetched(&mut self, result: Result<crate::genesys::AccessToken, TokenError>, ctx: &mut Context<Self>) {
+    fn fetched(
+        &mut self,
+        result: Result<crate::genesys::AccessToken, TokenError>,
+        ctx: &mut Context<Self>,
+    ) {
         let now = Instant::now();
         let outcome = match result {
             Ok(token) => {
@@ -236,10 +245,24 @@ impl Handler<Invalidate> for TokenActor {
     type Result = ();
 
     fn handle(&mut self, msg: Invalidate, ctx: &mut Context<Self>) {
-        if self.held.as_ref().is_some_and(|h| h.generation == msg.generation) {
+        if self
+            .held
+            .as_ref()
+            .is_some_and(|h| h.generation == msg.generation)
+        {
             log::info!("token: the API refused the current token; fetching a new one");
             self.held = None;
             self.start_fetch(ctx);
         }
+    }
+}
+
+impl Handler<TokenHeld> for TokenActor {
+    type Result = bool;
+
+    fn handle(&mut self, _: TokenHeld, _: &mut Context<Self>) -> bool {
+        self.held
+            .as_ref()
+            .is_some_and(|h| h.expires_at > Instant::now())
     }
 }

@@ -57,9 +57,6 @@ fn options() -> serde_saphyr::Options {
     options
 }
 
-/// serde-saphyr's hint for programmers, meaningless to an operator.
-const DUPLICATE_HINT: &str = ", set DuplicateKeyPolicy in Options if acceptable";
-
 fn parse_error(err: &serde_saphyr::Error, path: &str) -> ConfigError {
     let location = err.location();
     let line = location.map(|l| usize::try_from(l.line()).unwrap_or(usize::MAX));
@@ -69,9 +66,6 @@ fn parse_error(err: &serde_saphyr::Error, path: &str) -> ConfigError {
         formatter: &serde_saphyr::UserMessageFormatter,
         snippets: serde_saphyr::SnippetMode::Off,
     });
-    if let Some(cut) = message.find(DUPLICATE_HINT) {
-        message.replace_range(cut..cut + DUPLICATE_HINT.len(), "");
-    }
     if let Some(l) = location {
         let suffix = format!(" at line {}, column {}", l.line(), l.column());
         if let Some(stripped) = message.strip_suffix(&suffix) {

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-
 use actix::prelude::*;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -25,6 +24,7 @@ use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::simulator::{self, SimulatorConfig};
 use crate::telemetry::Telemetry;
+use crate::web::EventHub;
 
 /// Why an instance could not start.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,8 @@ impl QueueWatch {
 
     /// Sends every event to `recipient` too (you supervise it).
     pub fn subscribe(mut self, name: impl Into<String>, recipient: Recipient<Event>) -> Self {
-        self.callbacks.push(callbacks::recipient(name.into(), recipient));
+        self.callbacks
+            .push(callbacks::recipient(name.into(), recipient));
         self
     }
 
@@ -155,7 +156,10 @@ impl QueueWatch {
             let credentials = match self.credentials {
                 Some(c) => c,
                 None => Credentials {
-                    client_id: env_secret("genesys.client_id_env", &settings.genesys.client_id_env)?,
+                    client_id: env_secret(
+                        "genesys.client_id_env",
+                        &settings.genesys.client_id_env,
+                    )?,
                     client_secret: env_secret(
                         "genesys.client_secret_env",
                         &settings.genesys.client_secret_env,
@@ -175,8 +179,9 @@ impl QueueWatch {
             tls,
         });
 
-        let backoff = ExponentialBackoff::try_new(settings.poll.backoff_base, settings.poll.backoff_max)
-            .map_err(|e| StartError::Config(format!("poll.backoff_base: {e}")))?;
+        let backoff =
+            ExponentialBackoff::try_new(settings.poll.backoff_base, settings.poll.backoff_max)
+                .map_err(|e| StartError::Config(format!("poll.backoff_base: {e}")))?;
 
         // Supervisor and the process-fatal channel.
         let (fatal_tx, fatal_rx) = watch::channel(None);
@@ -190,6 +195,12 @@ impl QueueWatch {
             children.push(callbacks::builtin(index, callback).map_err(StartError::Config)?);
         }
         children.extend(self.callbacks);
+        let hub = EventHub::new();
+        let events = hub.sender();
+        children.push(callbacks::recipient(
+            "api_events".into(),
+            hub.start().recipient(),
+        ));
         let mut subscribers = Vec::new();
         for child in children {
             subscribers.push(child.subscriber);
@@ -216,11 +227,14 @@ impl QueueWatch {
             supervisor.do_send(Supervise {
                 id: "metrics".into(),
                 kind: "metrics",
-                factory: Arc::new(move |guard| slot.set(MetricsActor::new(store.clone(), guard).start())),
+                factory: Arc::new(move |guard| {
+                    slot.set(MetricsActor::new(store.clone(), guard).start())
+                }),
             });
         }
 
         let tokens: Slot<Addr<TokenActor>> = Slot::default();
+        let token_slot = tokens.clone();
         {
             let slot = tokens.clone();
             let config = TokenConfig {
@@ -234,7 +248,9 @@ impl QueueWatch {
             supervisor.do_send(Supervise {
                 id: "token".into(),
                 kind: "token",
-                factory: Arc::new(move |guard| slot.set(TokenActor::new(config.clone(), guard).start())),
+                factory: Arc::new(move |guard| {
+                    slot.set(TokenActor::new(config.clone(), guard).start())
+                }),
             });
         }
 
@@ -259,7 +275,15 @@ impl QueueWatch {
             epoch: Instant::now(),
             cancel: cancel_rx,
         };
+        let http_token = match &settings.http.auth_token_env {
+            Some(var) => Some(env_secret("http.auth_token_env", var)?),
+            None => None,
+        };
         let inner = Arc::new(Inner {
+            tokens: token_slot,
+            events,
+            http_token,
+            http_server: Mutex::new(None),
             supervisor,
             metrics,
             callbacks,
@@ -275,6 +299,14 @@ impl QueueWatch {
         let handle = Handle { inner };
         for queue in &settings.queues {
             handle.start_poller(poller_spec(&settings, queue));
+        }
+        if let Some(bind) = settings.http.bind {
+            let server = serve_http(handle.clone(), bind)?;
+            *handle
+                .inner
+                .http_server
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(server);
         }
         Ok(handle)
     }
@@ -292,7 +324,30 @@ pub(crate) fn poller_spec(settings: &Settings, queue: &QueueSettings) -> PollerS
     }
 }
 
+/// Starts the status API on `bind` (one worker: it only reads actor state).
+fn serve_http(
+    handle: Handle,
+    bind: std::net::SocketAddr,
+) -> Result<actix_web::dev::ServerHandle, StartError> {
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new().configure(crate::web::configure(handle.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(2)
+    .bind(bind)
+    .map_err(|e| StartError::Runtime(format!("http.bind: cannot listen on {bind}: {e}")))?
+    .run();
+    let stop = server.handle();
+    actix_rt::spawn(async move {
+        if let Err(error) = server.await {
+            log::error!("status API stopped: {error}");
+        }
+    });
+    log::info!("status API on http://{bind}/");
+    Ok(stop)
+}
+
 fn env_secret(key: &str, var: &str) -> Result<Secret, StartError> {
     Secret::from_env(var).map_err(|e| StartError::Config(format!("{key}: {e}")))
 }
-

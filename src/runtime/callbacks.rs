@@ -65,7 +65,8 @@ fn sink_child(name: String, make: MakeSink) -> CallbackChild {
             }
         };
         let name = child_name.clone();
-        let addr = SinkActor::start_in_arbiter(&arbiter, move |_| SinkActor::new(name, sink, guard));
+        let addr =
+            SinkActor::start_in_arbiter(&arbiter, move |_| SinkActor::new(name, sink, guard));
         events.set(addr.clone().recipient());
         flush.set(addr.recipient());
     });

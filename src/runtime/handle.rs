@@ -12,6 +12,7 @@ use crate::actors::callback::{CallbackActor, FlushAll};
 use crate::actors::metrics::{GetQueue, ListQueues, MetricsActor, QueueDetail, QueueSummary};
 use crate::actors::poller::{Drain, PollerActor, PollerShared, PollerSpec};
 use crate::actors::supervisor::{ShutdownSupervisor, Slot, Supervise, Supervisor};
+use crate::actors::token::TokenHeld;
 use crate::actors::Fatal;
 use crate::config::Settings;
 use crate::simulator::Simulator;
@@ -21,6 +22,10 @@ use crate::telemetry::Telemetry;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) struct Inner {
+    pub tokens: Slot<Addr<crate::actors::token::TokenActor>>,
+    pub events: tokio::sync::broadcast::Sender<Arc<str>>,
+    pub http_token: Option<crate::secret::Secret>,
+    pub http_server: Mutex<Option<actix_web::dev::ServerHandle>>,
     pub supervisor: Addr<Supervisor>,
     pub metrics: Slot<Addr<MetricsActor>>,
     pub callbacks: Slot<Addr<CallbackActor>>,
@@ -70,7 +75,33 @@ impl Handle {
     /// One queue with its tracking matrix, if it is known.
     pub async fn queue(&self, queue_id: &str) -> Option<QueueDetail> {
         let metrics = self.inner.metrics.get()?;
-        metrics.send(GetQueue(queue_id.to_string())).await.ok().flatten()
+        metrics
+            .send(GetQueue(queue_id.to_string()))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Whether the instance is ready: a token is held and a poll succeeded.
+    pub async fn readiness(&self) -> Readiness {
+        let token_held = match self.inner.tokens.get() {
+            Some(tokens) => tokens.send(TokenHeld).await.unwrap_or(false),
+            None => false,
+        };
+        Readiness {
+            token_held,
+            successful_polls: self.inner.telemetry.polls_succeeded(),
+        }
+    }
+
+    /// Every event from now on, as its JSON text (bounded: a receiver that
+    /// falls more than 1,024 events behind gets `Lagged`).
+    pub fn event_stream(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.inner.events.subscribe()
+    }
+
+    pub(crate) fn http_token(&self) -> Option<crate::secret::Secret> {
+        self.inner.http_token.clone()
     }
 
     /// The instance's metrics.
@@ -85,7 +116,11 @@ impl Handle {
 
     /// The settings in force.
     pub fn settings(&self) -> Settings {
-        self.inner.settings.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Resolves when something fatal happened (credentials rejected, the
@@ -112,19 +147,50 @@ impl Handle {
             pollers.values().filter_map(Slot::get).collect()
         };
         let mut drained = Box::pin(join_all(pollers.iter().map(|p| p.send(Drain))));
-        if tokio::time::timeout(self.inner.request_timeout, &mut drained).await.is_err() {
+        if tokio::time::timeout(self.inner.request_timeout, &mut drained)
+            .await
+            .is_err()
+        {
             log::info!("shutdown: cancelling the cycles still running");
             self.inner.cancel.send_replace(true);
             let _ = tokio::time::timeout(Duration::from_secs(5), drained).await;
         }
         if let Some(callbacks) = self.inner.callbacks.get() {
-            if tokio::time::timeout(FLUSH_TIMEOUT, callbacks.send(FlushAll)).await.is_err() {
+            if tokio::time::timeout(FLUSH_TIMEOUT, callbacks.send(FlushAll))
+                .await
+                .is_err()
+            {
                 log::warn!("shutdown: callbacks did not flush within {FLUSH_TIMEOUT:?}");
             }
+        }
+        let server = self
+            .inner
+            .http_server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(server) = server {
+            server.stop(true).await;
         }
         if let Some(simulator) = &self.inner.simulator {
             simulator.stop().await;
         }
+    }
+}
+
+/// Readiness as `/readyz` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// A valid token is held.
+    pub token_held: bool,
+    /// Successful polls so far.
+    pub successful_polls: u64,
+}
+
+impl Readiness {
+    /// Ready: a token is held and at least one poll succeeded.
+    pub fn ready(&self) -> bool {
+        self.token_held && self.successful_polls > 0
     }
 }
 

@@ -6,7 +6,7 @@ mod callbacks;
 mod handle;
 
 pub use builder::{QueueWatch, StartError};
-pub use handle::Handle;
+pub use handle::{Handle, Readiness};
 
 #[cfg(test)]
 mod tests;

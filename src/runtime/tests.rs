@@ -35,7 +35,9 @@ impl Handler<Event> for Collector {
 }
 
 fn ids(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{i:08x}-0000-4000-8000-{i:012x}")).collect()
+    (0..n)
+        .map(|i| format!("{i:08x}-0000-4000-8000-{i:012x}"))
+        .collect()
 }
 
 fn settings(queues: &[String], interval_ms: u64) -> Settings {
@@ -89,7 +91,10 @@ impl Run {
 }
 
 fn api(records: &[RequestRecord]) -> Vec<&RequestRecord> {
-    records.iter().filter(|r| r.path.starts_with("/api/")).collect()
+    records
+        .iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .collect()
 }
 
 fn per_queue(events: &[Event]) -> HashMap<&str, usize> {
@@ -102,7 +107,11 @@ fn per_queue(events: &[Event]) -> HashMap<&str, usize> {
 
 /// An instance pointed at a simulator started (and faulted) beforehand,
 /// as an operator would point it at a real org.
-async fn start_external(queues: &[String], interval_ms: u64, sim: &crate::simulator::Simulator) -> Run {
+async fn start_external(
+    queues: &[String],
+    interval_ms: u64,
+    sim: &crate::simulator::Simulator,
+) -> Run {
     let mut s = settings(queues, interval_ms);
     s.genesys.environment = "mypurecloud.com".into();
     s.genesys.api_url = Some(sim.base_url());
@@ -117,15 +126,26 @@ async fn start_external(queues: &[String], interval_ms: u64, sim: &crate::simula
 #[actix_rt::test]
 async fn single_flight_token_for_200_pollers() {
     let queues = ids(200);
-    let sim = crate::simulator::start(SimulatorConfig::with_queues(queues.clone()), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = crate::simulator::start(
+        SimulatorConfig::with_queues(queues.clone()),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
     // The token takes longer than the interval: every poller asks while it is being fetched.
-    sim.faults().push(FaultRule::times(Fault::TokenSlow { delay_ms: 1500 }, 1));
+    sim.faults()
+        .push(FaultRule::times(Fault::TokenSlow { delay_ms: 1500 }, 1));
     let mut run = start_external(&queues, 1000, &sim).await;
     let events = run.until(|seen| per_queue(seen).len() == 200).await;
-    assert!(events.iter().all(|e| e.error().is_none()), "all polls succeed");
-    assert_eq!(sim.stats().token_requests, 1, "one token request for 200 pollers");
+    assert!(
+        events.iter().all(|e| e.error().is_none()),
+        "all polls succeed"
+    );
+    assert_eq!(
+        sim.stats().token_requests,
+        1,
+        "one token request for 200 pollers"
+    );
     run.handle.shutdown().await;
     sim.stop().await;
 }
@@ -144,10 +164,21 @@ async fn phases_spread_the_first_polls_across_the_interval() {
     }
     let span = firsts.last().unwrap().duration_since(firsts[0]).unwrap();
     // 40 queues on a 2 s grid: the first polls cover most of it, never one burst.
-    assert!(span > Duration::from_millis(1200), "first polls within {span:?}");
+    assert!(
+        span > Duration::from_millis(1200),
+        "first polls within {span:?}"
+    );
     let in_any_200ms = firsts
         .iter()
-        .map(|t| firsts.iter().filter(|u| u.duration_since(*t).is_ok_and(|d| d < Duration::from_millis(200))).count())
+        .map(|t| {
+            firsts
+                .iter()
+                .filter(|u| {
+                    u.duration_since(*t)
+                        .is_ok_and(|d| d < Duration::from_millis(200))
+                })
+                .count()
+        })
         .max()
         .unwrap();
     assert!(in_any_200ms <= 12, "{in_any_200ms} polls within 200 ms");
@@ -160,21 +191,36 @@ async fn slow_cycles_never_overlap_and_missed_ticks_are_skipped() {
     let mut run = start(QueueWatch::new(settings(&queues, 200))).await;
     run.next().await;
     let sim = run.handle.simulator().unwrap().clone();
-    sim.faults().push(FaultRule::times(Fault::Slow { delay_ms: 900 }, 3));
+    sim.faults()
+        .push(FaultRule::times(Fault::Slow { delay_ms: 900 }, 3));
     // Three slow cycles (each spans ~4 ticks), then five normal ones.
     let slow_start = SystemTime::now();
     run.until(|seen| seen.len() >= 8).await;
-    let requests: Vec<SystemTime> = api(&sim.requests()).iter().map(|r| r.at).filter(|t| *t >= slow_start).collect();
+    let requests: Vec<SystemTime> = api(&sim.requests())
+        .iter()
+        .map(|r| r.at)
+        .filter(|t| *t >= slow_start)
+        .collect();
     for pair in requests.windows(2).take(3) {
         let gap = pair[1].duration_since(pair[0]).unwrap();
-        assert!(gap >= Duration::from_millis(880), "a cycle started {gap:?} after a 900 ms one");
+        assert!(
+            gap >= Duration::from_millis(880),
+            "a cycle started {gap:?} after a 900 ms one"
+        );
     }
     // After the slow phase: one request per tick, no catch-up burst.
     for pair in requests.windows(2).skip(3) {
         let gap = pair[1].duration_since(pair[0]).unwrap();
-        assert!(gap >= Duration::from_millis(150), "burst: {gap:?} between requests");
+        assert!(
+            gap >= Duration::from_millis(150),
+            "burst: {gap:?} between requests"
+        );
     }
-    assert!(run.handle.telemetry().encode().contains("queuewatch_ticks_skipped_total"));
+    assert!(run
+        .handle
+        .telemetry()
+        .encode()
+        .contains("queuewatch_ticks_skipped_total"));
     run.handle.shutdown().await;
 }
 
@@ -184,18 +230,41 @@ async fn retry_after_pauses_every_poller_on_the_token() {
     let mut run = start(QueueWatch::new(settings(&queues, 250))).await;
     run.until(|seen| per_queue(seen).len() == 6).await;
     let sim = run.handle.simulator().unwrap().clone();
-    sim.faults().push(FaultRule::times(Fault::RateLimit { retry_after_secs: 2 }, 1).for_queue(&queues[0]));
-    let events = run.until(|seen| seen.iter().any(|e| e.queue_id() == queues[0] && e.error().is_none() && seen.len() > 12)).await;
+    sim.faults().push(
+        FaultRule::times(
+            Fault::RateLimit {
+                retry_after_secs: 2,
+            },
+            1,
+        )
+        .for_queue(&queues[0]),
+    );
+    let events = run
+        .until(|seen| {
+            seen.iter()
+                .any(|e| e.queue_id() == queues[0] && e.error().is_none() && seen.len() > 12)
+        })
+        .await;
     let log = sim.requests();
     let limited = log.iter().find(|r| r.status == 429).expect("a 429");
     let resumed: Vec<&RequestRecord> = api(&log)
         .into_iter()
         .filter(|r| r.at > limited.at)
         .collect();
-    let first_after = resumed.first().expect("polling resumed").at.duration_since(limited.at).unwrap();
-    assert!(first_after >= Duration::from_millis(1950), "a request {first_after:?} after a 2 s Retry-After");
+    let first_after = resumed
+        .first()
+        .expect("polling resumed")
+        .at
+        .duration_since(limited.at)
+        .unwrap();
+    assert!(
+        first_after >= Duration::from_millis(1950),
+        "a request {first_after:?} after a 2 s Retry-After"
+    );
     // The limited queue's cycle retried and succeeded.
-    let retried = events.iter().find(|e| e.queue_id() == queues[0] && matches!(e, Event::Poll(p) if p.attempts > 1));
+    let retried = events
+        .iter()
+        .find(|e| e.queue_id() == queues[0] && matches!(e, Event::Poll(p) if p.attempts > 1));
     assert!(retried.is_some(), "the 429'd cycle succeeded on a retry");
     run.handle.shutdown().await;
 }
@@ -208,10 +277,16 @@ async fn token_is_refreshed_before_expiry() {
     let mut run = start(QueueWatch::new(settings(&queues, 200)).simulator(sim)).await;
     // 2 s tokens are refreshed after 1 s (half the lifetime): over ~3.5 s, at least 3 fetches.
     let events = run.until(|seen| seen.len() >= 45).await;
-    assert!(events.iter().all(|e| e.error().is_none()), "no poll ever failed");
+    assert!(
+        events.iter().all(|e| e.error().is_none()),
+        "no poll ever failed"
+    );
     let sim = run.handle.simulator().unwrap();
     assert!(sim.stats().token_requests >= 3, "{:?}", sim.stats());
-    assert!(api(&sim.requests()).iter().all(|r| r.status == 200), "no request used an expired token");
+    assert!(
+        api(&sim.requests()).iter().all(|r| r.status == 200),
+        "no request used an expired token"
+    );
     run.handle.shutdown().await;
 }
 
@@ -225,7 +300,10 @@ async fn a_revoked_token_is_refetched_once_for_all_pollers() {
     sim.revoke_tokens();
     let events = run.until(|seen| seen.len() >= 60).await;
     assert_eq!(sim.stats().token_requests, before + 1, "one refetch");
-    assert!(events.iter().all(|e| e.error().is_none()), "401s were cured by the refetch");
+    assert!(
+        events.iter().all(|e| e.error().is_none()),
+        "401s were cured by the refetch"
+    );
     assert!(sim.requests().iter().any(|r| r.status == 401));
     run.handle.shutdown().await;
 }
@@ -235,12 +313,28 @@ async fn missing_queues_slow_down() {
     let queues = ids(2);
     let sim = SimulatorConfig::with_queues([queues[0].clone()]); // queues[1] is unknown: 404
     let mut run = start(QueueWatch::new(settings(&queues, 200)).simulator(sim)).await;
-    let events = run.until(|seen| seen.iter().filter(|e| e.queue_id() == queues[0]).count() >= 20).await;
-    let missing: Vec<&Event> = events.iter().filter(|e| e.queue_id() == queues[1]).collect();
-    assert!(missing.iter().all(|e| e.error() == Some(ErrorKind::NotFound)));
-    assert!(missing.iter().all(|e| matches!(e, Event::PollFailed(f) if f.attempts == 1)), "404 is not retried");
+    let events = run
+        .until(|seen| seen.iter().filter(|e| e.queue_id() == queues[0]).count() >= 20)
+        .await;
+    let missing: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.queue_id() == queues[1])
+        .collect();
+    assert!(missing
+        .iter()
+        .all(|e| e.error() == Some(ErrorKind::NotFound)));
+    assert!(
+        missing
+            .iter()
+            .all(|e| matches!(e, Event::PollFailed(f) if f.attempts == 1)),
+        "404 is not retried"
+    );
     // 20 healthy polls span ~4 s; the 404 queue backs off 0.4, 0.8, 1.6 s...: at most 5 polls.
-    assert!((1..=5).contains(&missing.len()), "{} polls of the missing queue", missing.len());
+    assert!(
+        (1..=5).contains(&missing.len()),
+        "{} polls of the missing queue",
+        missing.len()
+    );
     run.handle.shutdown().await;
 }
 
@@ -273,10 +367,19 @@ async fn exactly_one_event_per_cycle_under_faults() {
         .filter(|e| humantime::parse_rfc3339(timestamp(e)).unwrap() >= start_at)
         .collect();
     let attempts_total: u32 = after.iter().map(|e| attempts(e)).sum();
-    let requests = api(&sim.requests()).iter().filter(|r| r.at >= start_at).count() as u32;
+    let requests = api(&sim.requests())
+        .iter()
+        .filter(|r| r.at >= start_at)
+        .count() as u32;
     // Cycles that straddle `start_at` may own a request or two on either side.
-    assert!(attempts_total.abs_diff(requests) <= 5, "{attempts_total} attempts vs {requests} requests");
-    assert!(after.iter().any(|e| attempts(e) > 1), "faults caused retries");
+    assert!(
+        attempts_total.abs_diff(requests) <= 5,
+        "{attempts_total} attempts vs {requests} requests"
+    );
+    assert!(
+        after.iter().any(|e| attempts(e) > 1),
+        "faults caused retries"
+    );
 }
 
 fn timestamp(e: &Event) -> &str {
@@ -324,8 +427,14 @@ async fn a_panicking_callback_is_restarted_while_polling_continues() {
     });
     let mut run = start(builder).await;
     run.until(|seen| seen.len() >= 40).await;
-    assert!(run.handle.telemetry().restarts_total() >= 2, "restarts counted");
-    assert!(handled.load(Ordering::SeqCst) >= 10, "the callback kept receiving events after its panics");
+    assert!(
+        run.handle.telemetry().restarts_total() >= 2,
+        "restarts counted"
+    );
+    assert!(
+        handled.load(Ordering::SeqCst) >= 10,
+        "the callback kept receiving events after its panics"
+    );
     assert!(run.handle.inner.fatal.borrow().is_none(), "no escalation");
     run.handle.shutdown().await;
 }
@@ -338,15 +447,28 @@ async fn too_many_restarts_escalate() {
     let policy = RestartPolicy {
         max_restarts: 2,
         window: Duration::from_secs(60),
-        backoff: ExponentialBackoff::try_new(Duration::from_millis(10), Duration::from_millis(50)).unwrap(),
+        backoff: ExponentialBackoff::try_new(Duration::from_millis(10), Duration::from_millis(50))
+            .unwrap(),
     };
     let builder = QueueWatch::new(settings(&queues, 200))
         .restart_policy(policy)
-        .callback("doomed", move || Fragile { every: 1, handled: counter.clone() });
+        .callback("doomed", move || Fragile {
+            every: 1,
+            handled: counter.clone(),
+        });
     let run = start(builder).await;
-    let reason = tokio::time::timeout(Duration::from_secs(20), run.handle.fatal()).await.expect("escalated");
-    assert!(reason.contains("callback:doomed") && reason.contains("giving up"), "{reason}");
-    assert_eq!(handled.load(Ordering::SeqCst), 3, "first run plus two restarts, then no more");
+    let reason = tokio::time::timeout(Duration::from_secs(20), run.handle.fatal())
+        .await
+        .expect("escalated");
+    assert!(
+        reason.contains("callback:doomed") && reason.contains("giving up"),
+        "{reason}"
+    );
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        3,
+        "first run plus two restarts, then no more"
+    );
     run.handle.shutdown().await;
 }
 
@@ -358,11 +480,16 @@ async fn a_restarted_poller_keeps_its_matrix() {
     let before = run.handle.queue(&queues[0]).await.unwrap();
     assert!(before.counters.total >= 5);
     // Stop the poller behind the supervisor's back: it must come back.
-    let poller = run.handle.inner.pollers.lock().unwrap()[&queues[0]].get().unwrap();
+    let poller = run.handle.inner.pollers.lock().unwrap()[&queues[0]]
+        .get()
+        .unwrap();
     poller.send(Drain).await.unwrap();
     run.until(|seen| seen.len() >= 5).await;
     let after = run.handle.queue(&queues[0]).await.unwrap();
-    assert!(after.counters.total >= before.counters.total + 5, "history continued");
+    assert!(
+        after.counters.total >= before.counters.total + 5,
+        "history continued"
+    );
     assert!(after.history.len() > before.history.len());
     assert_eq!(run.handle.telemetry().restarts_total(), 1);
     run.handle.shutdown().await;
@@ -377,7 +504,8 @@ async fn shutdown_cancels_a_cycle_that_outlives_the_grace_period() {
     let mut run = start(QueueWatch::new(s)).await;
     run.next().await;
     let sim = run.handle.simulator().unwrap().clone();
-    sim.faults().push(FaultRule::always(Fault::ServerError { status: 503 }));
+    sim.faults()
+        .push(FaultRule::always(Fault::ServerError { status: 503 }));
     // Let a failing cycle get going, then stop.
     while !sim.requests().iter().any(|r| r.status == 503) {
         tokio::task::yield_now().await;

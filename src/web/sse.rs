@@ -1,0 +1,110 @@
+//! Server-sent events: a hub that turns every event into one JSON string
+//! once and broadcasts it; each client stream is bounded, and a client that
+//! falls behind is dropped instead of growing memory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::web::Bytes;
+use futures_util::Stream;
+use tokio::sync::broadcast;
+
+use crate::event::Event;
+
+/// Events a client may fall behind by before it is dropped.
+const CLIENT_BUFFER: usize = 1024;
+/// A comment line at least this often keeps proxies from closing idle streams.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Receives every event (as a callback) and broadcasts its JSON.
+pub(crate) struct EventHub {
+    sender: broadcast::Sender<Arc<str>>,
+}
+
+impl EventHub {
+    pub(crate) fn new() -> EventHub {
+        EventHub {
+            sender: broadcast::channel(CLIENT_BUFFER).0,
+        }
+    }
+
+    pub(crate) fn sender(&self) -> broadcast::Sender<Arc<str>> {
+        self.sender.clone()
+    }
+}
+
+impl Actor for EventHub {
+    type Context = Context<Self>;
+}
+
+impl Handler<Event> for EventHub {
+    type Result = ();
+
+    fn handle(&mut self, event: Event, _: &mut Context<Self>) {
+        if self.sender.receiver_count() > 0 {
+            let _ = self.sender.send(event.to_json().into());
+        }
+    }
+}
+
+/// The byte stream of one SSE client.
+pub(crate) fn client_stream(
+    mut events: broadcast::Receiver<Arc<str>>,
+) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+    async_stream(move |yielder| async move {
+        yielder
+            .send(Bytes::from_static(b": queuewatch events\n\n"))
+            .await;
+        let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+        keep_alive.tick().await;
+        loop {
+            tokio::select! {
+                received = events.recv() => match received {
+                    Ok(json) => {
+                        let frame = format!("event: {kind}\ndata: {json}\n\n", kind = kind_of(&json));
+                        if !yielder.send(Bytes::from(frame)).await { return; }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        log::warn!("/api/events: a client fell {missed} events behind; dropping it");
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = keep_alive.tick() => {
+                    if !yielder.send(Bytes::from_static(b": keep-alive\n\n")).await { return; }
+                }
+            }
+        }
+    })
+}
+
+fn kind_of(json: &str) -> &'static str {
+    if json.starts_with(r#"{"type":"poll_failed""#) {
+        "poll_failed"
+    } else {
+        "poll"
+    }
+}
+
+/// A minimal generator: `body` pushes items through a bounded channel.
+fn async_stream<F, Fut>(body: F) -> impl Stream<Item = Result<Bytes, actix_web::Error>>
+where
+    F: FnOnce(Yielder) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    actix_rt::spawn(body(Yielder(tx)));
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|bytes| (Ok(bytes), rx))
+    })
+}
+
+/// Sends one chunk to the client; `false` once the client is gone.
+pub(crate) struct Yielder(tokio::sync::mpsc::Sender<Bytes>);
+
+impl Yielder {
+    async fn send(&self, bytes: Bytes) -> bool {
+        self.0.send(bytes).await.is_ok()
+    }
+}
