@@ -1,23 +1,73 @@
-//! queuewatch
-pub mod actors;
-pub mod backoff;
-pub mod callbacks;
+//! queuewatch watches Genesys Cloud contact-center queues, thousands at once:
+//! it polls queue position, wait time or depth, stays inside Genesys' per-token
+//! rate limits, keeps a bounded history (a tracking matrix) per queue, and
+//! hands every result to callbacks, all on supervised actix actors.
+//!
+//! # Quick start
+//!
+//! Poll one queue of the built-in simulated Genesys (no credentials needed)
+//! and print the first event:
+//!
+//! ```
+//! use std::time::Duration;
+//! use queuewatch::{QueueWatch, Settings};
+//!
+//! #[actix_rt::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut settings = Settings::for_queues(["0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10"]);
+//!     settings.poll.interval = Duration::from_secs(5);
+//!     settings.callbacks.clear(); // no log lines; we read the events ourselves
+//!     settings.http.bind = None; // no status API
+//!
+//!     let handle = QueueWatch::new(settings).start().await?;
+//!     let mut events = handle.event_stream();
+//!     println!("{}", events.recv().await?);
+//!     handle.shutdown().await;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! For a real org, set `settings.genesys.environment` to its region domain
+//! (e.g. `mypurecloud.ie`) and export `GENESYS_CLIENT_ID` and
+//! `GENESYS_CLIENT_SECRET`.
+//!
+//! # The pieces
+//!
+//! - [`config`]: `settings.yaml` as typed, validated structs.
+//! - [`QueueWatch`]: the builder; add your own callback actors with
+//!   [`QueueWatch::callback`] (restarted by the supervisor after a panic) or
+//!   any `Recipient<Event>` with [`QueueWatch::subscribe`].
+//! - [`Handle`]: query queues and their matrices, add or remove queues,
+//!   reload settings, shut down.
+//! - [`web::configure`]: mount the status API and page into your actix-web app.
+//! - [`Event`]: what every poll cycle ends in (serde types).
+//! - [`genesys`]: the Genesys Cloud client on its own; [`simulator`]: a
+//!   simulated Genesys for tests and demos.
+
+#![warn(missing_docs)]
+
+pub(crate) mod actors;
+pub(crate) mod backoff;
+pub(crate) mod callbacks;
 pub mod config;
 pub(crate) mod cycle;
 pub mod error;
 pub mod event;
 pub mod genesys;
-pub mod ratelimit;
-pub mod retry;
-pub mod runtime;
-pub mod schedule;
+pub(crate) mod ratelimit;
+pub(crate) mod retry;
+pub(crate) mod runtime;
+pub(crate) mod schedule;
 pub mod secret;
 pub mod simulator;
-pub mod state;
+pub(crate) mod state;
 pub mod telemetry;
 pub mod tracking;
 pub mod web;
 
+pub use actors::metrics::{QueueDetail, QueueSummary};
+pub use actors::supervisor::RestartPolicy;
+pub use backoff::{ExponentialBackoff, InvalidBackoff};
 pub use config::Settings;
 pub use event::Event;
-pub use runtime::{Handle, QueueWatch, StartError};
+pub use runtime::{Handle, QueueWatch, Readiness, ReloadSummary, StartError};

@@ -172,7 +172,9 @@ fn run(path: &std::path::Path, run_for: Option<Duration>) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        let reloads = reload_on_sighup(handle.clone(), path.to_path_buf());
         let outcome = tokio::select! {
+            () = reloads => unreachable!("reloading never ends"),
             signal = stop_signal() => {
                 log::info!("{signal}: stopping");
                 Ok(())
@@ -192,6 +194,25 @@ fn run(path: &std::path::Path, run_for: Option<Duration>) -> ExitCode {
             }
         }
     })
+}
+
+/// Reloads the settings file on every SIGHUP; an invalid file is refused
+/// with its problems logged, and the running set is kept.
+async fn reload_on_sighup(handle: queuewatch::Handle, path: PathBuf) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut hangups) = signal(SignalKind::hangup()) {
+            while hangups.recv().await.is_some() {
+                log::info!("SIGHUP: reloading {}", path.display());
+                if let Err(err) = handle.reload_file(&path).await {
+                    log::error!("reload refused, keeping the running queues: {err}");
+                }
+            }
+        }
+    }
+    let _ = (&handle, &path);
+    std::future::pending().await
 }
 
 async fn sleep_or_forever(duration: Option<Duration>) {

@@ -31,7 +31,7 @@ use crate::tracking::CycleReport;
 pub const MAX_SLOWDOWN_INTERVAL: Duration = Duration::from_secs(300);
 
 /// What one poller polls.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PollerSpec {
     /// Genesys queue id (a validated UUID).
     pub queue_id: Arc<str>,

@@ -1,6 +1,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::EventSink;
 use crate::event::Event;
@@ -10,7 +10,6 @@ use crate::event::Event;
 /// corrupts earlier ones; `flush` makes the file durable (fsync).
 #[derive(Debug)]
 pub struct JsonlSink {
-    path: PathBuf,
     file: File,
 }
 
@@ -18,15 +17,7 @@ impl JsonlSink {
     /// Opens (creating if needed) `path` for appending.
     pub fn open(path: &Path) -> std::io::Result<JsonlSink> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(JsonlSink {
-            path: path.to_path_buf(),
-            file,
-        })
-    }
-
-    /// The file path.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(JsonlSink { file })
     }
 }
 

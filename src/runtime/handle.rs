@@ -29,7 +29,7 @@ pub(crate) struct Inner {
     pub supervisor: Addr<Supervisor>,
     pub metrics: Slot<Addr<MetricsActor>>,
     pub callbacks: Slot<Addr<CallbackActor>>,
-    pub pollers: Mutex<HashMap<String, Slot<Addr<PollerActor>>>>,
+    pub pollers: Mutex<HashMap<String, RunningPoller>>,
     pub shared: PollerShared,
     pub telemetry: Telemetry,
     pub simulator: Option<Simulator>,
@@ -37,6 +37,12 @@ pub(crate) struct Inner {
     pub cancel: watch::Sender<bool>,
     pub request_timeout: Duration,
     pub settings: Mutex<Settings>,
+}
+
+/// A poller the handle started: what it polls and where it is.
+pub(crate) struct RunningPoller {
+    pub spec: Arc<PollerSpec>,
+    pub slot: Slot<Addr<PollerActor>>,
 }
 
 /// A running instance. Clones are cheap and all refer to the same instance.
@@ -50,6 +56,10 @@ impl Handle {
         let slot: Slot<Addr<PollerActor>> = Slot::default();
         let id = spec.queue_id.to_string();
         let spec = Arc::new(spec);
+        let running = RunningPoller {
+            spec: spec.clone(),
+            slot: slot.clone(),
+        };
         let shared = self.inner.shared.clone();
         let poller_slot = slot.clone();
         self.inner.supervisor.do_send(Supervise {
@@ -60,7 +70,7 @@ impl Handle {
             }),
         });
         let mut pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
-        pollers.insert(id, slot);
+        pollers.insert(id, running);
         self.inner.telemetry.set_queues(pollers.len());
     }
 
@@ -144,7 +154,7 @@ impl Handle {
         let _ = self.inner.supervisor.send(ShutdownSupervisor).await;
         let pollers: Vec<Addr<PollerActor>> = {
             let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
-            pollers.values().filter_map(Slot::get).collect()
+            pollers.values().filter_map(|p| p.slot.get()).collect()
         };
         let mut drained = Box::pin(join_all(pollers.iter().map(|p| p.send(Drain))));
         if tokio::time::timeout(self.inner.request_timeout, &mut drained)

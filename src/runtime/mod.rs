@@ -4,9 +4,11 @@
 mod builder;
 mod callbacks;
 mod handle;
+mod reload;
 
 pub use builder::{QueueWatch, StartError};
 pub use handle::{Handle, Readiness};
+pub use reload::ReloadSummary;
 
 #[cfg(test)]
 mod tests;

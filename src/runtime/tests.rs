@@ -481,6 +481,7 @@ async fn a_restarted_poller_keeps_its_matrix() {
     assert!(before.counters.total >= 5);
     // Stop the poller behind the supervisor's back: it must come back.
     let poller = run.handle.inner.pollers.lock().unwrap()[&queues[0]]
+        .slot
         .get()
         .unwrap();
     poller.send(Drain).await.unwrap();

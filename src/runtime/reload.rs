@@ -1,0 +1,169 @@
+//! Changing the queue set of a running instance: add, remove, reload.
+//! Unchanged queues keep polling untouched; changed ones restart (their
+//! tracking matrices stay); settings outside the queue set need a restart.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::builder::poller_spec;
+use super::handle::Handle;
+use crate::actors::metrics::Untrack;
+use crate::actors::poller::{Drain, PollerSpec};
+use crate::actors::supervisor::Forget;
+use crate::config::{ConfigError, QueueSettings, Settings};
+
+/// What a reload changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    /// Queues started.
+    pub added: Vec<String>,
+    /// Queues stopped.
+    pub removed: Vec<String>,
+    /// Queues restarted with new settings (interval, name, thresholds, source).
+    pub restarted: Vec<String>,
+    /// Queues left running as they were.
+    pub unchanged: usize,
+    /// Settings sections that changed but only take effect after a process restart.
+    pub needs_restart: Vec<&'static str>,
+}
+
+impl Handle {
+    /// Starts polling one more queue. The queue is validated like a
+    /// settings entry (UUID, unique id, interval, thresholds).
+    pub async fn add_queue(&self, queue: QueueSettings) -> Result<(), ConfigError> {
+        let mut settings = self.settings();
+        settings.queues.push(queue);
+        self.reload(settings).await.map(|_| ())
+    }
+
+    /// Stops polling a queue and forgets its matrix; `false` if it was unknown.
+    pub async fn remove_queue(&self, queue_id: &str) -> bool {
+        let mut settings = self.settings();
+        let before = settings.queues.len();
+        settings.queues.retain(|q| q.id != queue_id);
+        if settings.queues.len() == before || settings.queues.is_empty() {
+            return false;
+        }
+        self.reload(settings).await.is_ok()
+    }
+
+    /// Reads, validates and applies a settings file (what SIGHUP does).
+    pub async fn reload_file(&self, path: &std::path::Path) -> Result<ReloadSummary, ConfigError> {
+        self.reload(Settings::load(path)?).await
+    }
+
+    /// Applies new settings: added queues start, removed ones stop, changed
+    /// ones restart, the others keep polling untouched. Invalid settings are
+    /// refused as a whole and nothing changes.
+    pub async fn reload(&self, settings: Settings) -> Result<ReloadSummary, ConfigError> {
+        settings.validate()?;
+        let mut summary = ReloadSummary {
+            needs_restart: restart_only_changes(&self.settings(), &settings),
+            ..ReloadSummary::default()
+        };
+        let desired: HashMap<String, PollerSpec> = settings
+            .queues
+            .iter()
+            .map(|q| (q.id.clone(), poller_spec(&settings, q)))
+            .collect();
+        let current: HashMap<String, Arc<PollerSpec>> = {
+            let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
+            pollers
+                .iter()
+                .map(|(id, p)| (id.clone(), p.spec.clone()))
+                .collect()
+        };
+        let ids: BTreeSet<&String> = desired.keys().chain(current.keys()).collect();
+        for id in ids {
+            match (current.get(id), desired.get(id)) {
+                (Some(_), None) => {
+                    self.stop_poller(id);
+                    summary.removed.push(id.clone());
+                }
+                (None, Some(spec)) => {
+                    if let Some(sim) = self.simulator() {
+                        sim.add_queue(id);
+                    }
+                    self.start_poller(spec.clone());
+                    summary.added.push(id.clone());
+                }
+                (Some(old), Some(new)) if **old != *new => {
+                    // Re-supervising under the same id retires the old incarnation.
+                    let old_addr = self.poller_addr(id);
+                    self.start_poller(new.clone());
+                    if let Some(addr) = old_addr {
+                        addr.do_send(Drain);
+                    }
+                    summary.restarted.push(id.clone());
+                }
+                _ => summary.unchanged += 1,
+            }
+        }
+        *self
+            .inner
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = settings;
+        for section in &summary.needs_restart {
+            log::warn!("reload: changes to `{section}` take effect after a restart");
+        }
+        log::info!(
+            "reload: {} added, {} removed, {} restarted, {} unchanged",
+            summary.added.len(),
+            summary.removed.len(),
+            summary.restarted.len(),
+            summary.unchanged
+        );
+        Ok(summary)
+    }
+
+    fn poller_addr(&self, id: &str) -> Option<actix::Addr<crate::actors::poller::PollerActor>> {
+        let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
+        pollers.get(id).and_then(|p| p.slot.get())
+    }
+
+    fn stop_poller(&self, id: &str) {
+        self.inner.supervisor.do_send(Forget {
+            id: format!("poller:{id}"),
+        });
+        let removed = {
+            let mut pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
+            let removed = pollers.remove(id);
+            self.inner.telemetry.set_queues(pollers.len());
+            removed
+        };
+        if let Some(addr) = removed.and_then(|p| p.slot.get()) {
+            addr.do_send(Drain);
+        }
+        if let Some(metrics) = self.inner.metrics.get() {
+            metrics.do_send(Untrack {
+                queue_id: id.to_string(),
+            });
+        }
+    }
+}
+
+/// Sections whose changes a running instance cannot apply.
+fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if old.genesys != new.genesys {
+        changed.push("genesys");
+    }
+    if old.callbacks != new.callbacks {
+        changed.push("callbacks");
+    }
+    if old.http != new.http {
+        changed.push("http");
+    }
+    if old.cluster != new.cluster {
+        changed.push("cluster");
+    }
+    if old.poll.history_size != new.poll.history_size
+        || old.poll.max_retries != new.poll.max_retries
+        || old.poll.backoff_base != new.poll.backoff_base
+        || old.poll.backoff_max != new.poll.backoff_max
+    {
+        changed.push("poll (retries, backoff, history_size)");
+    }
+    changed
+}
