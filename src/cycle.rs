@@ -136,7 +136,10 @@ async fn token(cx: &CycleContext) -> Result<Lease, TokenError> {
 
 /// One request for this queue, after waiting for a slot in the token's budget.
 async fn fetch(cx: &CycleContext, lease: &Lease) -> Outcome<Sample> {
-    tokio::time::sleep_until(cx.limiter.reserve()).await;
+    let slot = cx.limiter.reserve();
+    cx.telemetry
+        .set_rate_budget_used(cx.limiter.used_last_minute());
+    tokio::time::sleep_until(slot).await;
     let client = GenesysClient::for_thread(&cx.options);
     let id = &*cx.queue_id;
     match cx.source {

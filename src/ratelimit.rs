@@ -23,6 +23,38 @@ struct Gcra {
     /// Theoretical arrival time of the next request.
     tat: Instant,
     paused_until: Option<Instant>,
+    window: UseWindow,
+}
+
+/// Requests per second over the last minute, in a ring of 60 buckets (O(1)).
+#[derive(Debug)]
+struct UseWindow {
+    origin: Instant,
+    second: u64,
+    buckets: [u32; 60],
+}
+
+impl UseWindow {
+    fn advance(&mut self, at: Instant) {
+        let second = at.saturating_duration_since(self.origin).as_secs();
+        if second > self.second {
+            for s in (self.second + 1)..=second.min(self.second + 60) {
+                self.buckets[(s % 60) as usize] = 0;
+            }
+            self.second = second;
+        }
+    }
+
+    fn record(&mut self, at: Instant) {
+        self.advance(at);
+        let second = at.saturating_duration_since(self.origin).as_secs();
+        let bucket = &mut self.buckets[(second % 60) as usize];
+        *bucket = bucket.saturating_add(1);
+    }
+
+    fn total(&self) -> u32 {
+        self.buckets.iter().sum()
+    }
 }
 
 impl RateLimiter {
@@ -35,6 +67,11 @@ impl RateLimiter {
                 emission: emission(per_minute),
                 tat: Instant::now(),
                 paused_until: None,
+                window: UseWindow {
+                    origin: Instant::now(),
+                    second: 0,
+                    buckets: [0; 60],
+                },
             })),
         }
     }
@@ -58,7 +95,15 @@ impl RateLimiter {
             }
         }
         g.tat = slot + g.emission;
+        g.window.record(slot);
         slot
+    }
+
+    /// Requests reserved in the last 60 seconds (the budget in use).
+    pub fn used_last_minute(&self) -> u32 {
+        let mut g = self.lock();
+        g.window.advance(Instant::now());
+        g.window.total()
     }
 
     /// Pauses every request on this token until `until` (a `Retry-After`).
@@ -101,6 +146,20 @@ mod tests {
         let now = Instant::now();
         assert_eq!(limiter.reserve(), now);
         assert_eq!(limiter.reserve() - now, Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn use_is_counted_over_the_last_minute() {
+        let limiter = RateLimiter::new(600);
+        for _ in 0..30 {
+            tokio::time::sleep_until(limiter.reserve()).await;
+        }
+        assert_eq!(limiter.used_last_minute(), 30);
+        // The 30 requests spanned 3 s; 56 s later all are still within the minute.
+        tokio::time::advance(Duration::from_secs(56)).await;
+        assert_eq!(limiter.used_last_minute(), 30);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(limiter.used_last_minute(), 0);
     }
 
     #[tokio::test(start_paused = true)]

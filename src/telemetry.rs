@@ -32,8 +32,17 @@ struct Inner {
     deliveries: Family<Labels, Counter>,
     drops: Family<Labels, Counter>,
     rate_budget: Gauge,
+    rate_budget_used: Gauge,
     queues: Gauge,
+    per_queue: std::sync::atomic::AtomicBool,
+    queue_depth: Family<Labels, Gauge>,
+    queue_wait: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    queue_agents: Family<Labels, Gauge>,
 }
+
+/// Per-queue gauges are exported only up to this many queues (bounded label
+/// cardinality); above it, only the aggregate series exist.
+pub const PER_QUEUE_LIMIT: usize = 100;
 
 impl Default for Telemetry {
     fn default() -> Self {
@@ -110,8 +119,33 @@ impl Telemetry {
             "Client-side request budget per token",
             rate_budget.clone(),
         );
+        let rate_budget_used = Gauge::default();
+        registry.register(
+            "rate_budget_used_per_minute",
+            "Requests sent on the token in the last 60 s",
+            rate_budget_used.clone(),
+        );
         let queues = Gauge::default();
         registry.register("queues", "Queues being polled", queues.clone());
+        let queue_depth = Family::<Labels, Gauge>::default();
+        registry.register(
+            "queue_depth",
+            "Last position (guest_position) or waiting count (observations), per queue",
+            queue_depth.clone(),
+        );
+        let queue_wait = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register_with_unit(
+            "queue_estimated_wait",
+            "Last estimated wait, per queue",
+            Unit::Seconds,
+            queue_wait.clone(),
+        );
+        let queue_agents = Family::<Labels, Gauge>::default();
+        registry.register(
+            "queue_agents",
+            "Last agents on queue (observations), per queue",
+            queue_agents.clone(),
+        );
         Telemetry {
             inner: Arc::new(Inner {
                 registry,
@@ -126,7 +160,12 @@ impl Telemetry {
                 deliveries,
                 drops,
                 rate_budget,
+                rate_budget_used,
                 queues,
+                per_queue: std::sync::atomic::AtomicBool::new(true),
+                queue_depth,
+                queue_wait,
+                queue_agents,
             }),
         }
     }
@@ -207,10 +246,61 @@ impl Telemetry {
         self.inner.rate_budget.set(i64::from(per_minute));
     }
 
+    pub(crate) fn set_rate_budget_used(&self, requests: u32) {
+        self.inner.rate_budget_used.set(i64::from(requests));
+    }
+
+    /// Records the queue count; per-queue series stop above [`PER_QUEUE_LIMIT`].
     pub(crate) fn set_queues(&self, count: usize) {
         self.inner
             .queues
             .set(i64::try_from(count).unwrap_or(i64::MAX));
+        let per_queue = count <= PER_QUEUE_LIMIT;
+        let was = self
+            .inner
+            .per_queue
+            .swap(per_queue, std::sync::atomic::Ordering::Relaxed);
+        if was && !per_queue {
+            log::info!("metrics: more than {PER_QUEUE_LIMIT} queues; per-queue gauges are off");
+            self.inner.queue_depth.clear();
+            self.inner.queue_wait.clear();
+            self.inner.queue_agents.clear();
+        }
+    }
+
+    /// The last sample of a queue, as per-queue gauges (when enabled).
+    pub(crate) fn queue_sample(&self, queue_id: &str, sample: &crate::genesys::Sample) {
+        if !self
+            .inner
+            .per_queue
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let labels = vec![("queue_id", queue_id.to_string())];
+        if let Some(depth) = sample.position.or(sample.waiting) {
+            self.inner
+                .queue_depth
+                .get_or_create(&labels)
+                .set(i64::from(depth));
+        }
+        if let Some(wait) = sample.estimated_wait_seconds {
+            self.inner.queue_wait.get_or_create(&labels).set(wait);
+        }
+        if let Some(agents) = sample.agents_on_queue {
+            self.inner
+                .queue_agents
+                .get_or_create(&labels)
+                .set(i64::from(agents));
+        }
+    }
+
+    /// Drops a removed queue's series.
+    pub(crate) fn forget_queue(&self, queue_id: &str) {
+        let labels = vec![("queue_id", queue_id.to_string())];
+        self.inner.queue_depth.remove(&labels);
+        self.inner.queue_wait.remove(&labels);
+        self.inner.queue_agents.remove(&labels);
     }
 
     /// Total restarts counted so far (all actor kinds).
@@ -257,4 +347,48 @@ fn sum(family: &Family<Labels, Counter>, key: &'static str, values: &[&str]) -> 
         .iter()
         .filter_map(|v| family.get(&vec![(key, v.to_string())]).map(|c| c.get()))
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesys::Sample;
+
+    #[test]
+    fn per_queue_gauges_stop_above_the_limit() {
+        let t = Telemetry::new();
+        t.set_queues(2);
+        let sample = Sample {
+            position: Some(4),
+            estimated_wait_seconds: Some(12.5),
+            ..Sample::default()
+        };
+        t.queue_sample("q-1", &sample);
+        let text = t.encode();
+        assert!(
+            text.contains(r#"queuewatch_queue_depth{queue_id="q-1"} 4"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"queuewatch_queue_estimated_wait_seconds{queue_id="q-1"} 12.5"#),
+            "{text}"
+        );
+        t.set_queues(PER_QUEUE_LIMIT + 1);
+        t.queue_sample("q-2", &sample);
+        let text = t.encode();
+        assert!(!text.contains("q-1") && !text.contains("q-2"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn counters_are_read_back() {
+        let t = Telemetry::new();
+        t.restarted("poller");
+        t.restarted("callback");
+        t.token_request("success");
+        t.poll_succeeded(0.01);
+        assert_eq!(t.restarts_total(), 2);
+        assert_eq!(t.token_requests_total(), 1);
+        assert_eq!(t.polls_succeeded(), 1);
+    }
 }

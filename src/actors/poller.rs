@@ -189,8 +189,9 @@ impl PollerActor {
         let attempts = progress.attempts.get().max(1);
         let telemetry = &self.shared.telemetry;
         match &result.result {
-            Ok(_) => {
+            Ok(sample) => {
                 telemetry.poll_succeeded(result.latency.unwrap_or_default().as_secs_f64());
+                telemetry.queue_sample(&self.spec.queue_id, sample);
                 self.slowdown = 0;
             }
             Err(error) => {

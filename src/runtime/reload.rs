@@ -135,6 +135,7 @@ impl Handle {
         if let Some(addr) = removed.and_then(|p| p.slot.get()) {
             addr.do_send(Drain);
         }
+        self.inner.telemetry.forget_queue(id);
         if let Some(metrics) = self.inner.metrics.get() {
             metrics.do_send(Untrack {
                 queue_id: id.to_string(),
