@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use actix::Addr;
 
+use crate::actors::batcher::{ObservationsBatcher, Observe};
 use crate::actors::supervisor::Slot;
 use crate::actors::token::{GetToken, Invalidate, Lease, TokenActor};
 use crate::config::Source;
@@ -26,6 +27,7 @@ pub(crate) struct CycleContext {
     pub limiter: RateLimiter,
     pub retry: RetryPolicy,
     pub telemetry: Telemetry,
+    pub batcher: Slot<Addr<ObservationsBatcher>>,
 }
 
 /// How far a cycle got; readable even if the cycle is cancelled.
@@ -72,6 +74,7 @@ pub(crate) async fn run_cycle(
             ),
             Ok(lease) => {
                 let outcome = fetch(&cx, &lease).await;
+                cx.limiter.observe(&outcome.rate);
                 latency = Some(outcome.latency);
                 match outcome.result {
                     Ok(sample) => {
@@ -87,6 +90,9 @@ pub(crate) async fn run_cycle(
         if error.kind == ErrorKind::RateLimited {
             progress.rate_limited.set(progress.rate_limited.get() + 1);
             cx.telemetry.rate_limited();
+            if error.status == Some(429) {
+                cx.limiter.on_rate_limited();
+            }
             if let Some(after) = error.retry_after {
                 // The limit is per token: every poller on it waits.
                 cx.limiter.pause_until(tokio::time::Instant::now() + after);
@@ -134,31 +140,37 @@ async fn token(cx: &CycleContext) -> Result<Lease, TokenError> {
         .map_err(|_| unavailable("token actor restarting"))?
 }
 
-/// One request for this queue, after waiting for a slot in the token's budget.
+/// One request for this queue, after waiting for a slot in the token's
+/// budget (the batcher reserves one slot per batch for `observations`).
 async fn fetch(cx: &CycleContext, lease: &Lease) -> Outcome<Sample> {
+    if cx.source == Source::Observations {
+        let Some(batcher) = cx.batcher.get() else {
+            return unavailable("the observations batcher is restarting");
+        };
+        let observe = Observe {
+            queue_id: cx.queue_id.clone(),
+            token: lease.token.clone(),
+        };
+        return batcher
+            .send(observe)
+            .await
+            .unwrap_or_else(|_| unavailable("the observations batcher is restarting"));
+    }
     let slot = cx.limiter.reserve();
-    cx.telemetry
-        .set_rate_budget_used(cx.limiter.used_last_minute());
+    cx.telemetry.set_budget(&cx.limiter);
     tokio::time::sleep_until(slot).await;
     let client = GenesysClient::for_thread(&cx.options);
     let id = &*cx.queue_id;
     match cx.source {
-        Source::GuestPosition => client.queue_position(&lease.token, id).await,
         Source::EstimatedWaitTime => client.estimated_wait(&lease.token, id).await,
-        Source::Observations => {
-            let outcome = client.observations(&lease.token, &[id]).await;
-            Outcome {
-                result: outcome.result.and_then(|mut map| {
-                    map.remove(id).ok_or_else(|| {
-                        PollError::new(
-                            ErrorKind::NotFound,
-                            "queue missing from the observations result",
-                        )
-                    })
-                }),
-                rate: outcome.rate,
-                latency: outcome.latency,
-            }
-        }
+        _ => client.queue_position(&lease.token, id).await,
+    }
+}
+
+fn unavailable(detail: &str) -> Outcome<Sample> {
+    Outcome {
+        result: Err(PollError::new(ErrorKind::Connection, detail)),
+        rate: Default::default(),
+        latency: Duration::ZERO,
     }
 }

@@ -5,17 +5,27 @@
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-/// A stable offset in `[0, interval)` derived from the queue id, so a queue
-/// keeps its slot across restarts and queues spread evenly.
-pub fn phase(queue_id: &str, interval: Duration) -> Duration {
-    let nanos = interval.as_nanos().max(1);
+/// A stable phase in `[0, 1)` (a share of the interval) derived from the
+/// queue id, so a queue keeps its slot across restarts and queues spread
+/// evenly over their interval.
+pub fn phase_of(queue_id: &str) -> f64 {
     // FNV-1a: stable across processes and Rust versions (unlike DefaultHasher).
     let mut hasher = Fnv1a::default();
     queue_id.hash(&mut hasher);
-    let hash = hasher.finish();
-    // Scale the hash onto the interval (multiply-shift keeps it uniform).
-    let offset = (u128::from(hash) * nanos) >> 64;
-    Duration::from_nanos(u64::try_from(offset).unwrap_or(0))
+    // The top 53 bits as a fraction: uniform in [0, 1).
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The offset of `phase` (a share in `[0, 1)`) within `interval`.
+pub fn offset(interval: Duration, phase: f64) -> Duration {
+    let phase = if phase.is_finite() {
+        phase.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    interval
+        .mul_f64(phase)
+        .min(interval.saturating_sub(Duration::from_nanos(1)))
 }
 
 /// The first tick strictly after `elapsed` (time since the shared epoch)
@@ -69,18 +79,18 @@ mod tests {
     #[test]
     fn phase_is_stable_and_in_range() {
         let id = "0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10";
-        assert_eq!(phase(id, 10 * S), phase(id, 10 * S));
-        assert!(phase(id, 10 * S) < 10 * S);
+        assert_eq!(phase_of(id), phase_of(id));
+        assert!((0.0..1.0).contains(&phase_of(id)));
+        assert!(offset(10 * S, phase_of(id)) < 10 * S);
+        assert!(offset(10 * S, 1.0) < 10 * S);
     }
 
     #[test]
     fn thousand_queues_spread_evenly() {
-        let interval = 5 * S;
         let mut buckets = [0u32; 10];
         for _ in 0..1000 {
             let id = uuid::Uuid::new_v4().to_string();
-            let p = phase(&id, interval);
-            buckets[(p.as_nanos() * 10 / interval.as_nanos()) as usize] += 1;
+            buckets[(phase_of(&id) * 10.0) as usize] += 1;
         }
         // 100 expected per bucket; allow generous random variation.
         assert!(

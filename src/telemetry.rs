@@ -33,6 +33,7 @@ struct Inner {
     drops: Family<Labels, Counter>,
     rate_budget: Gauge,
     rate_budget_used: Gauge,
+    interval_stretch: Gauge<f64, std::sync::atomic::AtomicU64>,
     queues: Gauge,
     per_queue: std::sync::atomic::AtomicBool,
     queue_depth: Family<Labels, Gauge>,
@@ -116,7 +117,7 @@ impl Telemetry {
         let rate_budget = Gauge::default();
         registry.register(
             "rate_budget_per_minute",
-            "Client-side request budget per token",
+            "Client-side request rate in force per token (after headroom and adaptation)",
             rate_budget.clone(),
         );
         let rate_budget_used = Gauge::default();
@@ -124,6 +125,12 @@ impl Telemetry {
             "rate_budget_used_per_minute",
             "Requests sent on the token in the last 60 s",
             rate_budget_used.clone(),
+        );
+        let interval_stretch = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "interval_stretch",
+            "Factor every poll interval is multiplied by to fit the rate budget (1 = as configured)",
+            interval_stretch.clone(),
         );
         let queues = Gauge::default();
         registry.register("queues", "Queues being polled", queues.clone());
@@ -161,6 +168,7 @@ impl Telemetry {
                 drops,
                 rate_budget,
                 rate_budget_used,
+                interval_stretch,
                 queues,
                 per_queue: std::sync::atomic::AtomicBool::new(true),
                 queue_depth,
@@ -242,12 +250,15 @@ impl Telemetry {
             .inc();
     }
 
-    pub(crate) fn set_rate_budget(&self, per_minute: u32) {
-        self.inner.rate_budget.set(i64::from(per_minute));
-    }
-
-    pub(crate) fn set_rate_budget_used(&self, requests: u32) {
-        self.inner.rate_budget_used.set(i64::from(requests));
+    /// The token's budget as the limiter sees it now.
+    pub(crate) fn set_budget(&self, limiter: &crate::ratelimit::RateLimiter) {
+        self.inner
+            .rate_budget
+            .set(limiter.rate_per_minute().round() as i64);
+        self.inner
+            .rate_budget_used
+            .set(i64::from(limiter.used_last_minute()));
+        self.inner.interval_stretch.set(limiter.stretch());
     }
 
     /// Records the queue count; per-queue series stop above [`PER_QUEUE_LIMIT`].

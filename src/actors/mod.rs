@@ -2,17 +2,21 @@
 //!
 //! - [`token::TokenActor`] hands out OAuth tokens (single-flight, refresh, backoff).
 //! - [`poller::PollerActor`], one per queue, runs ticks, cycles and retries.
+//! - [`batcher::ObservationsBatcher`] turns many pollers' requests into one analytics query.
 //! - [`metrics::MetricsActor`] holds the tracking matrices.
 //! - [`callback::CallbackActor`] fans events out to bounded per-callback buffers.
 //! - [`sink::SinkActor`] runs one built-in callback (log, stdout, jsonl) on its own thread.
+//! - [`webhook::WebhookActor`] delivers events to one webhook endpoint (queue, retries, signing).
 //! - [`supervisor::Supervisor`] restarts any of them that stops or panics.
 
+pub mod batcher;
 pub mod callback;
 pub mod metrics;
 pub mod poller;
 pub mod sink;
 pub mod supervisor;
 pub mod token;
+pub mod webhook;
 
 use actix::Message;
 

@@ -10,6 +10,7 @@ use actix::prelude::*;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
+use super::batcher::ObservationsBatcher;
 use super::callback::CallbackActor;
 use super::metrics::{MetricsActor, Record, Track};
 use super::supervisor::{ExitGuard, Slot};
@@ -39,8 +40,11 @@ pub struct PollerSpec {
     pub name: Option<String>,
     /// The data source.
     pub source: Source,
-    /// Time between cycle starts.
+    /// Time between cycle starts, as configured (stretched at run time when
+    /// the demand exceeds the rate budget).
     pub interval: Duration,
+    /// Where in the interval the queue ticks, as a share in `[0, 1)`.
+    pub phase: f64,
     /// The queue's effective thresholds.
     pub thresholds: Thresholds,
 }
@@ -62,6 +66,8 @@ pub struct PollerShared {
     pub metrics: Slot<Addr<MetricsActor>>,
     /// The event fan-out.
     pub callbacks: Slot<Addr<CallbackActor>>,
+    /// The shared fetcher of the observations source.
+    pub batcher: Slot<Addr<ObservationsBatcher>>,
     /// The origin of every queue's tick grid.
     pub epoch: Instant,
     /// Turns true when in-flight cycles must be cancelled (shutdown).
@@ -97,6 +103,7 @@ impl PollerActor {
             limiter: shared.limiter.clone(),
             retry: shared.retry,
             telemetry: shared.telemetry.clone(),
+            batcher: shared.batcher.clone(),
         });
         PollerActor {
             spec,
@@ -111,17 +118,19 @@ impl PollerActor {
         }
     }
 
-    /// The interval in force: doubled per 403/404 in a row, up to the cap.
+    /// The interval in force: stretched to fit the rate budget, and doubled
+    /// per 403/404 in a row up to the cap.
     fn effective_interval(&self) -> Duration {
-        let cap = MAX_SLOWDOWN_INTERVAL.max(self.spec.interval);
+        let stretched = self.spec.interval.mul_f64(self.shared.limiter.stretch());
+        let cap = MAX_SLOWDOWN_INTERVAL.max(stretched);
         let factor = 1u32 << self.slowdown.min(16);
-        self.spec.interval.saturating_mul(factor).min(cap)
+        stretched.saturating_mul(factor).min(cap)
     }
 
     fn schedule_next(&mut self, ctx: &mut Context<Self>) {
         let interval = self.effective_interval();
         let now = Instant::now();
-        let phase = schedule::phase(&self.spec.queue_id, interval);
+        let phase = schedule::offset(interval, self.spec.phase);
         let next = self.shared.epoch
             + schedule::next_tick(now.duration_since(self.shared.epoch), interval, phase);
         self.tick = Some(ctx.run_later(next - now, |act, ctx| act.on_tick(ctx)));

@@ -1,8 +1,9 @@
 //! [`QueueWatch`]: settings plus extras (custom callbacks, restart policy,
 //! TLS roots) in; a running, supervised instance out.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::watch;
@@ -10,17 +11,20 @@ use tokio::time::Instant;
 
 use super::callbacks::{self, CallbackChild};
 use super::handle::{Handle, Inner, Sentinel};
+use crate::actors::batcher::ObservationsBatcher;
 use crate::actors::callback::CallbackActor;
 use crate::actors::metrics::{MatrixStore, MetricsActor};
 use crate::actors::poller::{PollerShared, PollerSpec};
 use crate::actors::supervisor::{ExitGuard, RestartPolicy, Slot, Supervise, Supervisor};
 use crate::actors::token::{TokenActor, TokenConfig};
 use crate::backoff::ExponentialBackoff;
-use crate::config::{QueueSettings, Settings};
+use crate::config::{Settings, Source};
 use crate::event::Event;
+use crate::genesys::wire::OBSERVATIONS_MAX_QUEUES;
 use crate::genesys::{tls, ClientOptions, Credentials};
 use crate::ratelimit::RateLimiter;
 use crate::retry::RetryPolicy;
+use crate::schedule;
 use crate::secret::Secret;
 use crate::simulator::{self, SimulatorConfig};
 use crate::telemetry::Telemetry;
@@ -192,7 +196,8 @@ impl QueueWatch {
         // Callbacks first, so no event finds them missing.
         let mut children = Vec::new();
         for (index, callback) in settings.callbacks.iter().enumerate() {
-            children.push(callbacks::builtin(index, callback).map_err(StartError::Config)?);
+            children
+                .push(callbacks::builtin(index, callback, &telemetry).map_err(StartError::Config)?);
         }
         children.extend(self.callbacks);
         let hub = EventHub::new();
@@ -255,10 +260,34 @@ impl QueueWatch {
         }
 
         let limiter = RateLimiter::new(settings.genesys.rate_limit_per_minute);
-        telemetry.set_rate_budget(limiter.per_minute());
+
         let budget = settings.budget();
-        if budget.is_stretched() {
-            log::warn!("{budget}");
+        limiter.set_demand(budget.requests_per_minute);
+        if limiter.stretch() > 1.0 {
+            log::warn!(
+                "{budget}; with {:.0}% headroom every interval is stretched x{:.2}",
+                (1.0 - crate::ratelimit::HEADROOM) * 100.0,
+                limiter.stretch()
+            );
+        }
+        telemetry.set_budget(&limiter);
+        let batcher: Slot<Addr<ObservationsBatcher>> = Slot::default();
+        {
+            let (slot, options, limiter) = (batcher.clone(), options.clone(), limiter.clone());
+            let telemetry = telemetry.clone();
+            supervisor.do_send(Supervise {
+                id: "batcher".into(),
+                kind: "batcher",
+                factory: Arc::new(move |guard| {
+                    let batcher = ObservationsBatcher::new(
+                        options.clone(),
+                        limiter.clone(),
+                        telemetry.clone(),
+                        guard,
+                    );
+                    slot.set(batcher.start());
+                }),
+            });
         }
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let shared = PollerShared {
@@ -272,6 +301,7 @@ impl QueueWatch {
             telemetry: telemetry.clone(),
             metrics: metrics.clone(),
             callbacks: callbacks.clone(),
+            batcher,
             epoch: Instant::now(),
             cancel: cancel_rx,
         };
@@ -297,8 +327,8 @@ impl QueueWatch {
             settings: Mutex::new(settings.clone()),
         });
         let handle = Handle { inner };
-        for queue in &settings.queues {
-            handle.start_poller(poller_spec(&settings, queue));
+        for spec in poller_specs(&settings) {
+            handle.start_poller(spec);
         }
         if let Some(bind) = settings.http.bind {
             let server = serve_http(handle.clone(), bind)?;
@@ -312,16 +342,46 @@ impl QueueWatch {
     }
 }
 
-/// The effective spec of one configured queue (interval stretched to the budget).
-pub(crate) fn poller_spec(settings: &Settings, queue: &QueueSettings) -> PollerSpec {
-    let budget = settings.budget();
-    PollerSpec {
-        queue_id: queue.id.as_str().into(),
-        name: queue.name.clone(),
-        source: settings.poll.source,
-        interval: budget.stretched(settings.queue_interval(queue)),
-        thresholds: settings.queue_thresholds(queue),
+/// The spec of every configured queue. Each queue ticks on a phase of its
+/// own, except with `observations`, where queues of one interval are cut
+/// into batches of at most 100 that tick together (one request each), and
+/// the batches spread evenly over the interval.
+pub(crate) fn poller_specs(settings: &Settings) -> Vec<PollerSpec> {
+    let mut phases: HashMap<&str, f64> = HashMap::new();
+    if settings.poll.source == Source::Observations {
+        let mut groups: BTreeMap<Duration, Vec<&str>> = BTreeMap::new();
+        for queue in &settings.queues {
+            groups
+                .entry(settings.queue_interval(queue))
+                .or_default()
+                .push(&queue.id);
+        }
+        for (interval, mut ids) in groups {
+            ids.sort_unstable();
+            let batches = ids.len().div_ceil(OBSERVATIONS_MAX_QUEUES);
+            // Offset each interval group so that groups do not tick together.
+            let offset = schedule::phase_of(&interval.as_millis().to_string());
+            for (index, chunk) in ids.chunks(OBSERVATIONS_MAX_QUEUES).enumerate() {
+                let phase = (offset + index as f64 / batches as f64).fract();
+                phases.extend(chunk.iter().map(|id| (*id, phase)));
+            }
+        }
     }
+    settings
+        .queues
+        .iter()
+        .map(|queue| PollerSpec {
+            queue_id: queue.id.as_str().into(),
+            name: queue.name.clone(),
+            source: settings.poll.source,
+            interval: settings.queue_interval(queue),
+            phase: phases
+                .get(queue.id.as_str())
+                .copied()
+                .unwrap_or_else(|| schedule::phase_of(&queue.id)),
+            thresholds: settings.queue_thresholds(queue),
+        })
+        .collect()
 }
 
 /// Starts the status API on `bind` (one worker: it only reads actor state).

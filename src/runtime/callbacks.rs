@@ -8,9 +8,13 @@ use actix::prelude::*;
 use crate::actors::callback::{Subscriber, DEFAULT_CAPACITY};
 use crate::actors::sink::{Flush, SinkActor};
 use crate::actors::supervisor::{ExitGuard, Factory, Slot, Supervise};
+use crate::actors::webhook::{WebhookActor, WebhookConfig, WebhookLimits};
+use crate::callbacks::webhook::{endpoint_name, SigningKey};
 use crate::callbacks::{EventSink, JsonlSink, LogSink, StdoutSink};
 use crate::config::CallbackSettings;
 use crate::event::Event;
+use crate::secret::Secret;
+use crate::telemetry::Telemetry;
 
 /// A callback to start: its fan-out entry and how to (re)start it.
 pub(crate) struct CallbackChild {
@@ -20,9 +24,13 @@ pub(crate) struct CallbackChild {
 
 type MakeSink = Arc<dyn Fn() -> std::io::Result<Box<dyn EventSink + Send>> + Send + Sync>;
 
-/// A built-in callback from settings. Returns `Err(message)` for kinds this
-/// build cannot run yet.
-pub(crate) fn builtin(index: usize, settings: &CallbackSettings) -> Result<CallbackChild, String> {
+/// A built-in callback from settings. Returns `Err(message)` (naming the
+/// key) for settings that cannot be used and kinds this build cannot run yet.
+pub(crate) fn builtin(
+    index: usize,
+    settings: &CallbackSettings,
+    telemetry: &Telemetry,
+) -> Result<CallbackChild, String> {
     let (name, make): (String, MakeSink) = match settings {
         CallbackSettings::Log => ("log".into(), Arc::new(|| Ok(Box::new(LogSink) as _))),
         CallbackSettings::Stdout => ("stdout".into(), Arc::new(|| Ok(Box::new(StdoutSink) as _))),
@@ -32,6 +40,9 @@ pub(crate) fn builtin(index: usize, settings: &CallbackSettings) -> Result<Callb
                 format!("jsonl:{}", path.display()),
                 Arc::new(move || Ok(Box::new(JsonlSink::open(&path)?) as _)),
             )
+        }
+        CallbackSettings::Webhook { url, secret_env } => {
+            return webhook(index, url, secret_env.as_deref(), telemetry)
         }
         other => {
             return Err(format!(
@@ -78,6 +89,69 @@ fn sink_child(name: String, make: MakeSink) -> CallbackChild {
             factory,
         }),
     }
+}
+
+/// `kind: webhook`: its own actor on its own arbiter, supervised. The secret
+/// is read from the environment now, so a missing one fails the start.
+fn webhook(
+    index: usize,
+    url: &str,
+    secret_env: Option<&str>,
+    telemetry: &Telemetry,
+) -> Result<CallbackChild, String> {
+    // The URL itself is never echoed: it may hold a token.
+    let uri: awc::http::Uri = url
+        .trim()
+        .parse()
+        .map_err(|_| format!("callbacks[{index}].url: not a valid URL"))?;
+    let name = endpoint_name(&uri);
+    let key = match secret_env {
+        Some(var) => {
+            let secret =
+                Secret::from_env(var).map_err(|e| format!("callbacks[{index}].secret_env: {e}"))?;
+            let key = SigningKey::from_secret(&secret)
+                .map_err(|e| format!("callbacks[{index}].secret_env: ${var}: {e}"))?;
+            Some(key)
+        }
+        None => None,
+    };
+    let tls = crate::genesys::tls::client_config(&[])
+        .map_err(|e| format!("callbacks[{index}] ({name}): {e}"))?;
+    let config = Arc::new(WebhookConfig {
+        name: name.clone(),
+        uri,
+        key,
+        tls,
+        limits: WebhookLimits::default(),
+        telemetry: telemetry.clone(),
+        gone: Arc::default(),
+    });
+    let events: Slot<Recipient<Event>> = Slot::default();
+    let flush: Slot<Recipient<Flush>> = Slot::default();
+    let arbiter = Arbiter::new().handle();
+    let subscriber = Arc::new(Subscriber {
+        name: name.clone(),
+        events: events.clone(),
+        flush: Some(flush.clone()),
+        capacity: DEFAULT_CAPACITY,
+    });
+    let factory: Factory = Arc::new(move |guard: ExitGuard| {
+        let config = config.clone();
+        // Built on the arbiter's thread: the actor's HTTP client is `!Send`.
+        let addr =
+            WebhookActor::start_in_arbiter(&arbiter, move |_| WebhookActor::new(config, guard));
+        events.set(addr.clone().recipient());
+        flush.set(addr.recipient());
+    });
+    Ok(CallbackChild {
+        subscriber,
+        supervise: Some(Supervise {
+            // Two webhooks may share a host: the index keeps the ids apart.
+            id: format!("callback:{name}#{index}"),
+            kind: "callback",
+            factory,
+        }),
+    })
 }
 
 /// A user actor built by `factory` on its own thread; restarted after a panic.

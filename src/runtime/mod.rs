@@ -11,4 +11,6 @@ pub use handle::{Handle, Readiness};
 pub use reload::ReloadSummary;
 
 #[cfg(test)]
+mod budget_tests;
+#[cfg(test)]
 mod tests;

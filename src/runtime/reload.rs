@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::builder::poller_spec;
+use super::builder::poller_specs;
 use super::handle::Handle;
 use crate::actors::metrics::Untrack;
 use crate::actors::poller::{Drain, PollerSpec};
@@ -61,11 +61,14 @@ impl Handle {
             needs_restart: restart_only_changes(&self.settings(), &settings),
             ..ReloadSummary::default()
         };
-        let desired: HashMap<String, PollerSpec> = settings
-            .queues
-            .iter()
-            .map(|q| (q.id.clone(), poller_spec(&settings, q)))
+        let desired: HashMap<String, PollerSpec> = poller_specs(&settings)
+            .into_iter()
+            .map(|spec| (spec.queue_id.to_string(), spec))
             .collect();
+        self.inner
+            .shared
+            .limiter
+            .set_demand(settings.budget().requests_per_minute);
         let current: HashMap<String, Arc<PollerSpec>> = {
             let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
             pollers

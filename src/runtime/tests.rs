@@ -21,7 +21,7 @@ use crate::event::Event;
 use crate::simulator::{Fault, FaultRule, RequestRecord, SimulatorConfig};
 
 /// Forwards every event into a channel the test awaits (no sleeping).
-struct Collector(mpsc::UnboundedSender<Event>);
+pub(super) struct Collector(mpsc::UnboundedSender<Event>);
 
 impl Actor for Collector {
     type Context = Context<Self>;
@@ -34,13 +34,13 @@ impl Handler<Event> for Collector {
     }
 }
 
-fn ids(n: usize) -> Vec<String> {
+pub(super) fn ids(n: usize) -> Vec<String> {
     (0..n)
         .map(|i| format!("{i:08x}-0000-4000-8000-{i:012x}"))
         .collect()
 }
 
-fn settings(queues: &[String], interval_ms: u64) -> Settings {
+pub(super) fn settings(queues: &[String], interval_ms: u64) -> Settings {
     let mut s = Settings::for_queues(queues.iter().cloned());
     s.poll.interval = Duration::from_millis(interval_ms);
     s.poll.backoff_base = Duration::from_millis(50);
@@ -52,12 +52,12 @@ fn settings(queues: &[String], interval_ms: u64) -> Settings {
     s
 }
 
-struct Run {
-    handle: Handle,
-    events: mpsc::UnboundedReceiver<Event>,
+pub(super) struct Run {
+    pub(super) handle: Handle,
+    pub(super) events: mpsc::UnboundedReceiver<Event>,
 }
 
-async fn start(builder: QueueWatch) -> Run {
+pub(super) async fn start(builder: QueueWatch) -> Run {
     let (tx, events) = mpsc::unbounded_channel();
     let collector = Collector(tx).start();
     let handle = builder
@@ -69,7 +69,7 @@ async fn start(builder: QueueWatch) -> Run {
 }
 
 impl Run {
-    async fn next(&mut self) -> Event {
+    pub(super) async fn next(&mut self) -> Event {
         tokio::time::timeout(Duration::from_secs(20), self.events.recv())
             .await
             .expect("an event within 20s")
@@ -77,7 +77,7 @@ impl Run {
     }
 
     /// Collects events until `done` says so.
-    async fn until(&mut self, mut done: impl FnMut(&[Event]) -> bool) -> Vec<Event> {
+    pub(super) async fn until(&mut self, mut done: impl FnMut(&[Event]) -> bool) -> Vec<Event> {
         let mut seen = Vec::new();
         while !done(&seen) {
             seen.push(self.next().await);
@@ -85,19 +85,19 @@ impl Run {
         seen
     }
 
-    fn sim_requests(&self) -> Vec<RequestRecord> {
+    pub(super) fn sim_requests(&self) -> Vec<RequestRecord> {
         self.handle.simulator().expect("simulated").requests()
     }
 }
 
-fn api(records: &[RequestRecord]) -> Vec<&RequestRecord> {
+pub(super) fn api(records: &[RequestRecord]) -> Vec<&RequestRecord> {
     records
         .iter()
         .filter(|r| r.path.starts_with("/api/"))
         .collect()
 }
 
-fn per_queue(events: &[Event]) -> HashMap<&str, usize> {
+pub(super) fn per_queue(events: &[Event]) -> HashMap<&str, usize> {
     let mut counts = HashMap::new();
     for e in events {
         *counts.entry(e.queue_id()).or_default() += 1;
@@ -107,7 +107,7 @@ fn per_queue(events: &[Event]) -> HashMap<&str, usize> {
 
 /// An instance pointed at a simulator started (and faulted) beforehand,
 /// as an operator would point it at a real org.
-async fn start_external(
+pub(super) async fn start_external(
     queues: &[String],
     interval_ms: u64,
     sim: &crate::simulator::Simulator,

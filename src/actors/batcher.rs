@@ -1,0 +1,144 @@
+//! ObservationsBatcher: the shared fetcher of the `observations` source.
+//! Pollers of one batch tick together and ask for their queue; requests that
+//! arrive within a short linger are sent as one analytics query of at most
+//! 100 queues, and each poller gets its own queue's sample back (or a
+//! `not_found` failure when the response leaves its queue out).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::supervisor::ExitGuard;
+use crate::error::{ErrorKind, PollError};
+use crate::genesys::wire::OBSERVATIONS_MAX_QUEUES;
+use crate::genesys::{ClientOptions, GenesysClient, Outcome, Sample};
+use crate::ratelimit::RateLimiter;
+use crate::secret::Secret;
+use crate::telemetry::Telemetry;
+
+/// How long the first request of a batch waits for the others.
+pub const LINGER: Duration = Duration::from_millis(25);
+
+/// One poller's request for its queue's observation.
+#[derive(Message)]
+#[rtype(result = "Outcome<Sample>")]
+pub struct Observe {
+    /// The queue.
+    pub queue_id: Arc<str>,
+    /// The token the poller holds.
+    pub token: Secret,
+}
+
+struct Pending {
+    queue_id: Arc<str>,
+    token: Secret,
+    reply: oneshot::Sender<Outcome<Sample>>,
+}
+
+/// The batching fetcher.
+pub struct ObservationsBatcher {
+    options: Arc<ClientOptions>,
+    limiter: RateLimiter,
+    telemetry: Telemetry,
+    pending: Vec<Pending>,
+    timer: Option<SpawnHandle>,
+    _guard: ExitGuard,
+}
+
+impl ObservationsBatcher {
+    /// A batcher sending on `options`' API host within `limiter`'s budget.
+    pub fn new(
+        options: Arc<ClientOptions>,
+        limiter: RateLimiter,
+        telemetry: Telemetry,
+        guard: ExitGuard,
+    ) -> Self {
+        ObservationsBatcher {
+            options,
+            limiter,
+            telemetry,
+            pending: Vec::new(),
+            timer: None,
+            _guard: guard,
+        }
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        while !self.pending.is_empty() {
+            let take = self.pending.len().min(OBSERVATIONS_MAX_QUEUES);
+            let batch: Vec<Pending> = self.pending.drain(..take).collect();
+            self.send(batch, ctx);
+        }
+    }
+
+    fn send(&self, batch: Vec<Pending>, ctx: &mut Context<Self>) {
+        let client = GenesysClient::for_thread(&self.options);
+        let slot = self.limiter.reserve();
+        self.telemetry.set_budget(&self.limiter);
+        // The newest token asked with: all pollers share one token actor.
+        let token = batch.last().map(|p| p.token.clone());
+        ctx.spawn(actix::fut::wrap_future(async move {
+            let Some(token) = token else { return };
+            tokio::time::sleep_until(slot).await;
+            let ids: Vec<&str> = batch.iter().map(|p| &*p.queue_id).collect();
+            let outcome = client.observations(&token, &ids).await;
+            let mut samples = outcome.result;
+            for pending in batch {
+                let result = match &mut samples {
+                    Ok(map) => map.remove(&*pending.queue_id).ok_or_else(|| {
+                        PollError::new(
+                            ErrorKind::NotFound,
+                            "queue missing from the observations result (deleted, or not visible to this OAuth client)",
+                        )
+                    }),
+                    Err(error) => Err(error.clone()),
+                };
+                let _ = pending.reply.send(Outcome {
+                    result,
+                    rate: outcome.rate,
+                    latency: outcome.latency,
+                });
+            }
+        }));
+    }
+}
+
+impl Actor for ObservationsBatcher {
+    type Context = Context<Self>;
+}
+
+impl Handler<Observe> for ObservationsBatcher {
+    type Result = ResponseFuture<Outcome<Sample>>;
+
+    fn handle(&mut self, msg: Observe, ctx: &mut Context<Self>) -> Self::Result {
+        let (reply, rx) = oneshot::channel();
+        self.pending.push(Pending {
+            queue_id: msg.queue_id,
+            token: msg.token,
+            reply,
+        });
+        if self.pending.len() >= OBSERVATIONS_MAX_QUEUES {
+            self.flush(ctx);
+        } else if self.timer.is_none() {
+            self.timer = Some(ctx.run_later(LINGER, |act, ctx| {
+                act.timer = None;
+                act.flush(ctx);
+            }));
+        }
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| Outcome {
+                result: Err(PollError::new(
+                    ErrorKind::Connection,
+                    "the observations batcher stopped mid-request",
+                )),
+                rate: Default::default(),
+                latency: Duration::ZERO,
+            })
+        })
+    }
+}
