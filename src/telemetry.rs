@@ -27,6 +27,8 @@ struct Inner {
     retries: Counter,
     rate_limited: Counter,
     ticks_skipped: Counter,
+    tick_lateness: Histogram,
+    lateness: std::sync::Mutex<crate::tracking::LatencyStats>,
     token_requests: Family<Labels, Counter>,
     restarts: Family<Labels, Counter>,
     deliveries: Family<Labels, Counter>,
@@ -89,6 +91,13 @@ impl Telemetry {
             "ticks_skipped",
             "Ticks skipped because the previous cycle was still running",
             ticks_skipped.clone(),
+        );
+        let tick_lateness = Histogram::new([0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0]);
+        registry.register_with_unit(
+            "tick_lateness",
+            "How late ticks fire after their scheduled time",
+            Unit::Seconds,
+            tick_lateness.clone(),
         );
         let token_requests = Family::<Labels, Counter>::default();
         registry.register(
@@ -153,6 +162,19 @@ impl Telemetry {
             "Last agents on queue (observations), per queue",
             queue_agents.clone(),
         );
+        // Known label values start at zero, so every series exists from the start.
+        for outcome in ["success", "failure"] {
+            let _ = polls.get_or_create(&vec![("outcome", outcome.into())]);
+        }
+        for kind in ErrorKind::ALL {
+            let _ = failures.get_or_create(&vec![("kind", kind.as_str().into())]);
+        }
+        for kind in CHILD_KINDS {
+            let _ = restarts.get_or_create(&vec![("actor", kind.into())]);
+        }
+        for result in TOKEN_RESULTS {
+            let _ = token_requests.get_or_create(&vec![("result", result.into())]);
+        }
         Telemetry {
             inner: Arc::new(Inner {
                 registry,
@@ -162,6 +184,8 @@ impl Telemetry {
                 retries,
                 rate_limited,
                 ticks_skipped,
+                tick_lateness,
+                lateness: std::sync::Mutex::new(crate::tracking::LatencyStats::default()),
                 token_requests,
                 restarts,
                 deliveries,
@@ -216,6 +240,27 @@ impl Telemetry {
 
     pub(crate) fn rate_limited(&self) {
         self.inner.rate_limited.inc();
+    }
+
+    pub(crate) fn tick_late(&self, lateness: std::time::Duration) {
+        self.inner.tick_lateness.observe(lateness.as_secs_f64());
+        let mut stats = self
+            .inner
+            .lateness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        stats.record(lateness.as_secs_f64() * 1000.0);
+    }
+
+    /// Tick lateness so far: (p50, p99, max) in milliseconds; the
+    /// percentiles are bucket upper bounds (within 29%).
+    pub fn tick_lateness_ms(&self) -> Option<(f64, f64, f64)> {
+        let stats = self
+            .inner
+            .lateness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        Some((stats.quantile(0.5)?, stats.quantile(0.99)?, stats.max()?))
     }
 
     pub(crate) fn tick_skipped(&self) {
@@ -321,18 +366,12 @@ impl Telemetry {
 
     /// Events dropped so far for `callback`.
     pub fn drops_for(&self, callback: &str) -> u64 {
-        self.inner
-            .drops
-            .get_or_create(&vec![("callback", callback.into())])
-            .get()
+        sum(&self.inner.drops, "callback", &[callback])
     }
 
     /// Events delivered so far to `callback`.
     pub fn deliveries_for(&self, callback: &str) -> u64 {
-        self.inner
-            .deliveries
-            .get_or_create(&vec![("callback", callback.into())])
-            .get()
+        sum(&self.inner.deliveries, "callback", &[callback])
     }
 
     /// Poll cycles that succeeded so far.
@@ -347,7 +386,14 @@ impl Telemetry {
 }
 
 /// The actor kinds the supervisor restarts (label values of `actor_restarts`).
-pub(crate) const CHILD_KINDS: [&str; 5] = ["poller", "token", "metrics", "callbacks", "callback"];
+pub(crate) const CHILD_KINDS: [&str; 6] = [
+    "poller",
+    "token",
+    "metrics",
+    "callbacks",
+    "callback",
+    "batcher",
+];
 /// Label values of `token_requests`.
 pub(crate) const TOKEN_RESULTS: [&str; 3] = ["success", "unavailable", "rejected"];
 

@@ -2,7 +2,6 @@
 //! running statistics (counters, latency mean and percentiles, position
 //! accuracy, smoothed wait). Pure data, no I/O; owned by the MetricsActor.
 
-use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
@@ -10,7 +9,7 @@ use serde::{Serialize, Serializer};
 use crate::error::ErrorKind;
 use crate::genesys::Sample;
 
-/// One row of the matrix: 32 bytes, so 720 rows stay under 23 KiB.
+/// One row of the matrix: 32 bytes, so 720 rows take 22.5 KiB.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Snapshot {
     at_unix_ms: u64,
@@ -23,6 +22,16 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    const EMPTY: Snapshot = Snapshot {
+        at_unix_ms: 0,
+        depth: u32::MAX,
+        wait: f32::NAN,
+        smoothed: f32::NAN,
+        latency_ms: f32::NAN,
+        attempts: 0,
+        error: 0,
+    };
+
     /// When the cycle ended (milliseconds since the Unix epoch).
     pub fn at_unix_ms(&self) -> u64 {
         self.at_unix_ms
@@ -61,9 +70,11 @@ impl Serialize for Snapshot {
         let mut s = serializer.serialize_struct("Snapshot", 7)?;
         s.serialize_field("at_unix_ms", &self.at_unix_ms)?;
         s.serialize_field("depth", &self.depth())?;
-        s.serialize_field("estimated_wait_seconds", &self.wait())?;
-        s.serialize_field("smoothed_wait_seconds", &self.smoothed())?;
-        s.serialize_field("latency_ms", &self.latency_ms())?;
+        // Stored as f32: print the few digits that are meaningful, not f32 noise.
+        let round = |v: Option<f64>| v.map(|v| (v * 1000.0).round() / 1000.0);
+        s.serialize_field("estimated_wait_seconds", &round(self.wait()))?;
+        s.serialize_field("smoothed_wait_seconds", &round(self.smoothed()))?;
+        s.serialize_field("latency_ms", &round(self.latency_ms()))?;
         s.serialize_field("attempts", &self.attempts())?;
         s.serialize_field("error", &self.error())?;
         s.end()
@@ -102,9 +113,10 @@ pub struct Counters {
 
 /// Log-spaced latency histogram: O(1) record, percentiles without a re-scan.
 #[derive(Debug, Clone)]
-struct LatencyStats {
+pub(crate) struct LatencyStats {
     count: u64,
     mean_ms: f64,
+    max_ms: f64,
     buckets: [u32; BUCKETS],
 }
 
@@ -118,14 +130,21 @@ impl Default for LatencyStats {
         LatencyStats {
             count: 0,
             mean_ms: 0.0,
+            max_ms: 0.0,
             buckets: [0; BUCKETS],
         }
     }
 }
 
 impl LatencyStats {
-    fn record(&mut self, ms: f64) {
+    /// The largest value recorded.
+    pub(crate) fn max(&self) -> Option<f64> {
+        (self.count > 0).then_some(self.max_ms)
+    }
+
+    pub(crate) fn record(&mut self, ms: f64) {
         self.count += 1;
+        self.max_ms = self.max_ms.max(ms);
         self.mean_ms += (ms - self.mean_ms) / self.count as f64;
         let index = if ms <= BASE_MS {
             0
@@ -137,7 +156,7 @@ impl LatencyStats {
     }
 
     /// Upper bound of the bucket holding quantile `q` (within ~29%).
-    fn quantile(&self, q: f64) -> Option<f64> {
+    pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
         if self.count == 0 {
             return None;
         }
@@ -167,11 +186,14 @@ pub struct LatencySummary {
     pub p99_ms: Option<f64>,
 }
 
-/// The tracking matrix of one queue.
+/// The tracking matrix of one queue. Its ring is allocated (and touched)
+/// whole at creation, so memory is known up front and never grows.
 #[derive(Debug, Clone)]
 pub struct QueueMatrix {
-    history: VecDeque<Snapshot>,
-    capacity: usize,
+    ring: Box<[Snapshot]>,
+    /// Index of the oldest row.
+    head: usize,
+    len: usize,
     counters: Counters,
     latency: LatencyStats,
     smoothed: Option<f64>,
@@ -184,8 +206,9 @@ impl QueueMatrix {
     /// An empty matrix keeping at most `history_size` snapshots.
     pub fn new(history_size: usize) -> QueueMatrix {
         QueueMatrix {
-            history: VecDeque::new(),
-            capacity: history_size.max(1),
+            ring: vec![Snapshot::EMPTY; history_size.max(1)].into_boxed_slice(),
+            head: 0,
+            len: 0,
             counters: Counters::default(),
             latency: LatencyStats::default(),
             smoothed: None,
@@ -245,23 +268,27 @@ impl QueueMatrix {
                 snapshot.error = u8::try_from(index + 1).unwrap_or(u8::MAX);
             }
         }
-        if self.history.len() == self.capacity {
-            self.history.pop_front();
-        } else if self.history.capacity() == 0 {
-            self.history.reserve_exact(self.capacity);
+        let capacity = self.ring.len();
+        if self.len == capacity {
+            self.ring[self.head] = snapshot;
+            self.head = (self.head + 1) % capacity;
+        } else {
+            self.ring[(self.head + self.len) % capacity] = snapshot;
+            self.len += 1;
         }
-        self.history.push_back(snapshot);
         self.smoothed
     }
 
     /// The snapshots, oldest first.
     pub fn history(&self) -> impl ExactSizeIterator<Item = &Snapshot> + '_ {
-        self.history.iter()
+        let capacity = self.ring.len();
+        (0..self.len).map(move |i| &self.ring[(self.head + i) % capacity])
     }
 
     /// The most recent snapshot.
     pub fn last(&self) -> Option<&Snapshot> {
-        self.history.back()
+        let index = (self.head + self.len.checked_sub(1)?) % self.ring.len();
+        Some(&self.ring[index])
     }
 
     /// The counters.
@@ -322,7 +349,8 @@ mod tests {
         let depths: Vec<_> = m.history().map(|s| s.depth().unwrap()).collect();
         assert_eq!(depths, [7, 8, 9]);
         assert_eq!(m.counters().total, 10);
-        assert!(m.history.capacity() < 8);
+        assert_eq!(m.last().unwrap().depth(), Some(9));
+        assert_eq!(m.history().len(), 3);
     }
 
     #[test]

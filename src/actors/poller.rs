@@ -89,6 +89,8 @@ pub struct PollerActor {
     draining: bool,
     drain_waiters: Vec<oneshot::Sender<()>>,
     tick: Option<SpawnHandle>,
+    /// When the pending tick is due.
+    due: Instant,
     _guard: ExitGuard,
 }
 
@@ -114,6 +116,7 @@ impl PollerActor {
             draining: false,
             drain_waiters: Vec::new(),
             tick: None,
+            due: Instant::now(),
             _guard: guard,
         }
     }
@@ -133,11 +136,15 @@ impl PollerActor {
         let phase = schedule::offset(interval, self.spec.phase);
         let next = self.shared.epoch
             + schedule::next_tick(now.duration_since(self.shared.epoch), interval, phase);
+        self.due = next;
         self.tick = Some(ctx.run_later(next - now, |act, ctx| act.on_tick(ctx)));
     }
 
     fn on_tick(&mut self, ctx: &mut Context<Self>) {
         self.tick = None;
+        self.shared
+            .telemetry
+            .tick_late(Instant::now().duration_since(self.due));
         if self.draining {
             return;
         }

@@ -4,6 +4,7 @@
 mod jsonl;
 mod log_sink;
 mod stdout;
+pub mod webhook;
 
 pub use jsonl::JsonlSink;
 pub use log_sink::LogSink;

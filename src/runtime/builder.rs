@@ -144,6 +144,8 @@ impl QueueWatch {
                     SimulatorConfig::with_queues(settings.queues.iter().map(|q| q.id.clone()));
                 // The simulated org allows what the settings budget for.
                 config.rate_limit_per_minute = Some(settings.genesys.rate_limit_per_minute);
+                // A long-running demo needs no long request log.
+                config.request_log_capacity = 10_000;
                 config
             });
             let credentials = Credentials {

@@ -33,6 +33,9 @@ pub struct SimulatorConfig {
     pub seed: u64,
     /// Number of actix-web worker threads (at least 1 is used).
     pub workers: usize,
+    /// Requests kept in the log that [`super::Simulator::requests`] returns
+    /// (the oldest are dropped; 0 keeps only the counters).
+    pub request_log_capacity: usize,
 }
 
 impl Default for SimulatorConfig {
@@ -46,6 +49,7 @@ impl Default for SimulatorConfig {
             token_rate_limit_per_minute: Some(300),
             seed: time_seed(),
             workers: 1,
+            request_log_capacity: super::REQUEST_LOG_CAPACITY,
         }
     }
 }
@@ -74,6 +78,7 @@ impl fmt::Debug for SimulatorConfig {
             )
             .field("seed", &self.seed)
             .field("workers", &self.workers)
+            .field("request_log_capacity", &self.request_log_capacity)
             .finish()
     }
 }

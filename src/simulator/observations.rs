@@ -166,28 +166,35 @@ pub(crate) fn results(
             let Some(queue) = state.queue(id, now) else {
                 continue;
             };
-            let data: Vec<Value> = query
-                .metrics
-                .iter()
-                .flat_map(|metric| match metric {
-                    Metric::Waiting => vec![count("oWaiting", queue.waiting)],
-                    Metric::Interacting => vec![count("oInteracting", queue.interacting)],
-                    Metric::Alerting => vec![count("oAlerting", 0)],
-                    Metric::OnQueueUsers => vec![
-                        qualified("oOnQueueUsers", "IDLE", queue.idle),
-                        qualified("oOnQueueUsers", "INTERACTING", queue.interacting),
-                    ],
-                })
-                .collect();
+            // As Genesys does: media metrics in a group with `mediaType`,
+            // user metrics (oOnQueueUsers) in a group of their own.
+            let mut media: Vec<Value> = Vec::new();
+            let mut users: Vec<Value> = Vec::new();
+            for metric in &query.metrics {
+                match metric {
+                    Metric::Waiting => media.push(count("oWaiting", queue.waiting)),
+                    Metric::Interacting => media.push(count("oInteracting", queue.interacting)),
+                    Metric::Alerting => media.push(count("oAlerting", 0)),
+                    Metric::OnQueueUsers => {
+                        users.push(qualified("oOnQueueUsers", "IDLE", queue.idle));
+                        users.push(qualified("oOnQueueUsers", "INTERACTING", queue.interacting));
+                    }
+                }
+            }
             let group_id = if wrong_queue_id {
                 uuid::Uuid::new_v4().to_string()
             } else {
                 id.clone()
             };
-            results.push(json!({
-                "group": {"queueId": group_id, "mediaType": "message"},
-                "data": data,
-            }));
+            if !media.is_empty() {
+                results.push(json!({
+                    "group": {"queueId": group_id, "mediaType": "message"},
+                    "data": media,
+                }));
+            }
+            if !users.is_empty() {
+                results.push(json!({"group": {"queueId": group_id}, "data": users}));
+            }
         }
     }
     state.shuffle(&mut results);

@@ -53,13 +53,23 @@ pub(crate) enum Endpoint {
 }
 
 /// Bounded log plus counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RequestLog {
     records: VecDeque<RequestRecord>,
+    capacity: usize,
     stats: SimStats,
 }
 
 impl RequestLog {
+    /// A log keeping the last `capacity` records (0 keeps only the counters).
+    pub(crate) fn new(capacity: usize) -> Self {
+        RequestLog {
+            records: VecDeque::new(),
+            capacity,
+            stats: SimStats::default(),
+        }
+    }
+
     pub(crate) fn record(&mut self, endpoint: Endpoint, record: RequestRecord) {
         match endpoint {
             Endpoint::Token => self.stats.token_requests += 1,
@@ -74,7 +84,10 @@ impl RequestLog {
                 }
             }
         }
-        if self.records.len() == REQUEST_LOG_CAPACITY {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.records.len() == self.capacity {
             self.records.pop_front();
         }
         self.records.push_back(record);

@@ -25,7 +25,7 @@ impl Shared {
             client_secret: config.client_secret.clone(),
             faults: Faults::default(),
             state: Mutex::new(SimState::new(config, Instant::now())),
-            log: Mutex::new(RequestLog::default()),
+            log: Mutex::new(RequestLog::new(config.request_log_capacity)),
         }
     }
 

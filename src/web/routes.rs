@@ -19,7 +19,9 @@ pub(super) fn register(cfg: &mut web::ServiceConfig, handle: Handle) {
     let token = handle.http_token();
     cfg.app_data(web::Data::new(State { handle, token }))
         .route("/healthz", web::get().to(healthz))
+        .route("/healthz", web::head().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/readyz", web::head().to(readyz))
         .route("/metrics", web::get().to(metrics))
         .route("/api/queues", web::get().to(queues))
         .route("/api/queues/{id}", web::get().to(queue))

@@ -1,0 +1,953 @@
+//! The HTTP status API (SPEC section 5) over real loopback HTTP: every
+//! endpoint of a live instance polling the built-in simulator.
+//!
+//! Waits are on events (`Handle::event_stream`, or the SSE stream itself),
+//! never on fixed sleeps; every wait has a deadline.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use queuewatch::config::Settings;
+use queuewatch::genesys::Credentials;
+use queuewatch::secret::Secret;
+use queuewatch::simulator::{self, Fault, FaultRule, SimulatorConfig};
+use queuewatch::{Handle, QueueWatch};
+
+const Q1: &str = "0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10";
+const Q2: &str = "1c7d4c8f-5a2e-4d68-8b9f-4a2a3e8d0b21";
+const Q3: &str = "2d8e5d90-6b3f-4e79-9ca0-5b3b4f9e1c32";
+const UNKNOWN: &str = "99999999-9999-4999-8999-999999999999";
+
+/// Longest wait for an event: one 5 s interval, retries and a slow CI box.
+const EVENT_WAIT: Duration = Duration::from_secs(30);
+
+// ---- harness --------------------------------------------------------------
+
+/// A loopback port that was free a moment ago (bind :0, read it, release it).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().unwrap().port()
+}
+
+/// Settings for `queues` (id, name) on the simulator, served on a free loopback port.
+fn settings(queues: &[(&str, &str)]) -> Settings {
+    let mut s = Settings::for_queues(queues.iter().map(|(id, _)| *id));
+    for (queue, (_, name)) in s.queues.iter_mut().zip(queues) {
+        queue.name = Some((*name).to_string());
+    }
+    s.http.bind = Some(SocketAddr::from(([127, 0, 0, 1], free_port())));
+    s.poll.interval = Duration::from_secs(5);
+    s.poll.backoff_base = Duration::from_millis(50);
+    s.poll.backoff_max = Duration::from_millis(200);
+    s.callbacks = vec![];
+    s
+}
+
+struct Instance {
+    handle: Handle,
+    base: String,
+    events: broadcast::Receiver<Arc<str>>,
+    client: awc::Client,
+}
+
+impl Instance {
+    async fn start(settings: Settings) -> Instance {
+        Instance::start_with(QueueWatch::new(settings.clone()), &settings).await
+    }
+
+    async fn start_with(builder: QueueWatch, settings: &Settings) -> Instance {
+        let handle = builder.start().await.expect("queuewatch starts");
+        let events = handle.event_stream();
+        let bind = settings.http.bind.expect("http.bind is set");
+        Instance {
+            handle,
+            base: format!("http://{bind}"),
+            events,
+            client: awc::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .finish(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET `path` (with an optional bearer token): status, content type, body.
+    async fn get(&self, path: &str, bearer: Option<&str>) -> (u16, String, Vec<u8>) {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let mut response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let body = response
+            .body()
+            .limit(16 << 20)
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: body: {e}"));
+        (response.status().as_u16(), content_type, body.to_vec())
+    }
+
+    /// GET `path` expecting `status` and a JSON body.
+    async fn get_json(&self, path: &str, status: u16) -> Value {
+        let (got, content_type, body) = self.get(path, None).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(got, status, "GET {path}: {text}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "GET {path}: content type {content_type:?}"
+        );
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {text}"))
+    }
+
+    /// The next event (as JSON) that `matches`, from the instance's own stream.
+    async fn event(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let wait = async {
+            loop {
+                match self.events.recv().await {
+                    Ok(json) => {
+                        let event: Value = serde_json::from_str(&json).expect("event JSON");
+                        if matches(&event) {
+                            return event;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => panic!("event stream closed"),
+                }
+            }
+        };
+        tokio::time::timeout(EVENT_WAIT, wait)
+            .await
+            .unwrap_or_else(|_| panic!("no {what} event within {EVENT_WAIT:?}"))
+    }
+}
+
+fn is_poll(event: &Value) -> bool {
+    event["type"] == "poll"
+}
+
+fn unix_ms(rfc3339: &str) -> u64 {
+    let at = humantime::parse_rfc3339(rfc3339).unwrap_or_else(|e| panic!("{rfc3339:?}: {e}"));
+    at.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+// ---- /healthz, /readyz -----------------------------------------------------
+
+#[actix_rt::test]
+async fn healthz_answers_ok() {
+    let qw = Instance::start(settings(&[(Q1, "support")])).await;
+    let (status, content_type, body) = qw.get("/healthz", None).await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    assert_eq!(body, b"ok\n");
+    qw.handle.shutdown().await;
+}
+
+/// Not ready while every poll fails (a token is held, but no poll succeeded);
+/// ready once one succeeds. The simulator runs outside the instance so its
+/// faults are in force before the first poll.
+#[actix_rt::test]
+async fn readyz_is_503_until_a_poll_succeeds() {
+    let config = SimulatorConfig::with_queues([Q1]);
+    let credentials = Credentials {
+        client_id: Secret::new(config.client_id.clone()),
+        client_secret: Secret::new(config.client_secret.clone()),
+    };
+    let sim = simulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("simulator starts");
+    sim.faults()
+        .push(FaultRule::always(Fault::ServerError { status: 503 }));
+
+    let mut s = settings(&[(Q1, "support")]);
+    s.genesys.environment = "mypurecloud.com".into();
+    s.genesys.api_url = Some(sim.base_url());
+    s.genesys.login_url = Some(sim.base_url());
+    s.poll.max_retries = 0;
+    let mut qw =
+        Instance::start_with(QueueWatch::new(s.clone()).credentials(credentials), &s).await;
+
+    let before = qw.get_json("/readyz", 503).await;
+    assert_eq!(before["ready"], false, "{before}");
+    assert_eq!(before["successful_polls"], 0, "{before}");
+
+    let failed = qw
+        .event("poll_failed", |e| e["type"] == "poll_failed")
+        .await;
+    assert_eq!(failed["error"], "server_error", "{failed}");
+    let after_failure = qw.get_json("/readyz", 503).await;
+    assert_eq!(
+        after_failure["ready"], false,
+        "a failed poll does not make it ready"
+    );
+    assert_eq!(after_failure["token"], true, "{after_failure}");
+
+    sim.faults().clear();
+    qw.event("poll", is_poll).await;
+    let ready = qw.get_json("/readyz", 200).await;
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(ready["token"], true, "{ready}");
+    assert!(ready["successful_polls"].as_u64().unwrap() >= 1, "{ready}");
+
+    qw.handle.shutdown().await;
+    sim.stop().await;
+}
+
+// ---- /metrics ----------------------------------------------------------------
+
+/// One metric family of a text exposition.
+#[derive(Debug, Default)]
+struct Family {
+    kind: String,
+    help: Option<String>,
+    unit: Option<String>,
+    samples: Vec<Sample>,
+}
+
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+impl Family {
+    fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.samples
+            .iter()
+            .find(|s| {
+                s.name == name
+                    && s.labels.len() == labels.len()
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|s| s.value)
+    }
+}
+
+fn is_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn parse_number(text: &str) -> Result<f64, String> {
+    match text {
+        "+Inf" | "Inf" => Ok(f64::INFINITY),
+        "-Inf" => Ok(f64::NEG_INFINITY),
+        "NaN" => Ok(f64::NAN),
+        _ if !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')) =>
+        {
+            text.parse()
+                .map_err(|e| format!("bad number {text:?}: {e}"))
+        }
+        _ => Err(format!("bad number {text:?}")),
+    }
+}
+
+/// `{k="v",...}` at the start of `text`: the labels and the rest of the line.
+fn parse_labels(text: &str) -> Result<(BTreeMap<String, String>, &str), String> {
+    let mut labels = BTreeMap::new();
+    let mut rest = text.strip_prefix('{').ok_or("expected '{'")?;
+    if let Some(after) = rest.strip_prefix('}') {
+        return Ok((labels, after));
+    }
+    loop {
+        let eq = rest.find('=').ok_or("label without '='")?;
+        let name = &rest[..eq];
+        if !is_label_name(name) {
+            return Err(format!("bad label name {name:?}"));
+        }
+        rest = rest[eq + 1..]
+            .strip_prefix('"')
+            .ok_or("label value not quoted")?;
+        let mut value = String::new();
+        let mut chars = rest.char_indices();
+        let end = loop {
+            match chars.next() {
+                Some((i, '"')) => break i,
+                Some((_, '\\')) => match chars.next() {
+                    Some((_, '\\')) => value.push('\\'),
+                    Some((_, '"')) => value.push('"'),
+                    Some((_, 'n')) => value.push('\n'),
+                    other => return Err(format!("bad escape {other:?}")),
+                },
+                Some((_, '\n')) | None => return Err("unterminated label value".into()),
+                Some((_, c)) => value.push(c),
+            }
+        };
+        if labels.insert(name.to_string(), value).is_some() {
+            return Err(format!("label {name:?} repeated"));
+        }
+        rest = &rest[end + 1..];
+        if let Some(after) = rest.strip_prefix('}') {
+            return Ok((labels, after));
+        }
+        rest = rest
+            .strip_prefix(',')
+            .ok_or("expected ',' or '}' after a label")?;
+    }
+}
+
+/// The sample-name suffixes each family type allows.
+fn suffixes(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "counter" => &["_total", "_created"],
+        "histogram" | "gaugehistogram" => {
+            &["_bucket", "_count", "_sum", "_created", "_gcount", "_gsum"]
+        }
+        "summary" => &["", "_count", "_sum", "_created"],
+        "info" => &["_info"],
+        _ => &[""],
+    }
+}
+
+/// A strict parser of the OpenMetrics text format (the subset queuewatch
+/// emits): `# HELP`/`# TYPE`/`# UNIT` lines, `name{labels} value [timestamp]`
+/// samples belonging to the family declared before them, families not
+/// interleaved, no blank lines, and a final `# EOF`.
+fn parse_openmetrics(text: &str) -> Result<BTreeMap<String, Family>, String> {
+    let body = text
+        .strip_suffix("# EOF\n")
+        .or_else(|| text.strip_suffix("# EOF"))
+        .ok_or("does not end with '# EOF'")?;
+    let mut families: BTreeMap<String, Family> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for (number, line) in body.lines().enumerate() {
+        let fail = |why: String| format!("line {}: {why}: {line:?}", number + 1);
+        if line.is_empty() {
+            return Err(fail("blank line".into()));
+        }
+        if let Some(comment) = line.strip_prefix("# ") {
+            let mut parts = comment.splitn(3, ' ');
+            let keyword = parts.next().unwrap_or_default();
+            let name = parts
+                .next()
+                .ok_or_else(|| fail("comment without a metric name".into()))?;
+            let rest = parts.next();
+            if !is_metric_name(name) {
+                return Err(fail(format!("bad metric name {name:?}")));
+            }
+            if current.as_deref() != Some(name) {
+                if families.contains_key(name) {
+                    return Err(fail(format!("family {name} is interleaved with another")));
+                }
+                families.insert(name.to_string(), Family::default());
+                current = Some(name.to_string());
+            }
+            let family = families.get_mut(name).unwrap();
+            if !family.samples.is_empty() {
+                return Err(fail("metadata after samples".into()));
+            }
+            match (keyword, rest) {
+                ("HELP", Some(help)) if family.help.is_none() => family.help = Some(help.into()),
+                ("TYPE", Some(kind)) if family.kind.is_empty() => {
+                    const KINDS: [&str; 8] = [
+                        "counter",
+                        "gauge",
+                        "histogram",
+                        "gaugehistogram",
+                        "summary",
+                        "info",
+                        "stateset",
+                        "unknown",
+                    ];
+                    if !KINDS.contains(&kind) {
+                        return Err(fail(format!("unknown type {kind:?}")));
+                    }
+                    family.kind = kind.into();
+                }
+                ("UNIT", Some(unit)) if family.unit.is_none() => {
+                    if !name.ends_with(&format!("_{unit}")) {
+                        return Err(fail(format!(
+                            "family name does not end with its unit {unit:?}"
+                        )));
+                    }
+                    family.unit = Some(unit.into());
+                }
+                _ => return Err(fail("malformed or repeated HELP/TYPE/UNIT line".into())),
+            }
+            continue;
+        }
+        if line.starts_with('#') {
+            return Err(fail("unexpected comment".into()));
+        }
+        let name_end = line
+            .find(['{', ' '])
+            .ok_or_else(|| fail("sample without a value".into()))?;
+        let name = &line[..name_end];
+        if !is_metric_name(name) {
+            return Err(fail(format!("bad sample name {name:?}")));
+        }
+        let (labels, rest) = if line[name_end..].starts_with('{') {
+            parse_labels(&line[name_end..]).map_err(fail)?
+        } else {
+            (BTreeMap::new(), &line[name_end..])
+        };
+        let rest = rest
+            .strip_prefix(' ')
+            .ok_or_else(|| fail("no space before the value".into()))?;
+        let mut fields = rest.split(' ');
+        let value = parse_number(fields.next().unwrap_or_default()).map_err(fail)?;
+        if let Some(timestamp) = fields.next() {
+            parse_number(timestamp).map_err(fail)?;
+        }
+        if fields.next().is_some() {
+            return Err(fail("trailing text (exemplars are not expected)".into()));
+        }
+        let family_name = current
+            .clone()
+            .ok_or_else(|| fail("sample before any TYPE".into()))?;
+        let family = families.get_mut(&family_name).unwrap();
+        if family.kind.is_empty() {
+            return Err(fail("sample of a family without TYPE".into()));
+        }
+        let suffix = name
+            .strip_prefix(family_name.as_str())
+            .ok_or_else(|| fail(format!("sample outside its family {family_name}")))?;
+        if !suffixes(&family.kind).contains(&suffix) {
+            return Err(fail(format!(
+                "suffix {suffix:?} not allowed for a {}",
+                family.kind
+            )));
+        }
+        if family.kind == "counter" && suffix == "_total" && (value.is_nan() || value < 0.0) {
+            return Err(fail("negative or NaN counter".into()));
+        }
+        family.samples.push(Sample {
+            name: name.to_string(),
+            labels,
+            value,
+        });
+    }
+    Ok(families)
+}
+
+/// Checks the histogram's structure: increasing `le`, cumulative counts,
+/// a `+Inf` bucket equal to `_count`, and a `_sum`.
+fn check_histogram(name: &str, family: &Family) {
+    let buckets: Vec<(f64, f64)> = family
+        .samples
+        .iter()
+        .filter(|s| s.name == format!("{name}_bucket"))
+        .map(|s| (parse_number(&s.labels["le"]).unwrap(), s.value))
+        .collect();
+    assert!(buckets.len() >= 2, "{name}: buckets {buckets:?}");
+    assert!(
+        buckets
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+        "{name}: buckets must increase in le and count: {buckets:?}"
+    );
+    let (last_le, last_count) = *buckets.last().unwrap();
+    assert_eq!(last_le, f64::INFINITY, "{name}: last bucket must be +Inf");
+    let count = family.value(&format!("{name}_count"), &[]).expect("_count");
+    assert_eq!(last_count, count, "{name}: +Inf bucket equals _count");
+    assert!(
+        family.value(&format!("{name}_sum"), &[]).is_some(),
+        "{name}: _sum"
+    );
+}
+
+/// The parser must reject what is not a valid exposition, or the metrics
+/// test below would prove nothing.
+#[test]
+fn openmetrics_parser_rejects_malformed_text() {
+    let good =
+        "# HELP a_total_x Things.\n# TYPE a_total_x counter\na_total_x_total{k=\"v\"} 1\n# EOF\n";
+    assert!(
+        parse_openmetrics(good).is_ok(),
+        "{:?}",
+        parse_openmetrics(good)
+    );
+    let bad = [
+        ("no EOF", "# TYPE a counter\na_total 1\n"),
+        ("sample before TYPE", "a_total 1\n# EOF\n"),
+        ("value missing", "# TYPE a counter\na_total\n# EOF\n"),
+        ("bad value", "# TYPE a counter\na_total one\n# EOF\n"),
+        (
+            "unquoted label",
+            "# TYPE a counter\na_total{k=v} 1\n# EOF\n",
+        ),
+        (
+            "unterminated labels",
+            "# TYPE a counter\na_total{k=\"v\" 1\n# EOF\n",
+        ),
+        ("counter without _total", "# TYPE a counter\na 1\n# EOF\n"),
+        ("negative counter", "# TYPE a counter\na_total -1\n# EOF\n"),
+        ("foreign sample", "# TYPE a gauge\nb 1\n# EOF\n"),
+        ("unknown type", "# TYPE a countr\na_total 1\n# EOF\n"),
+        (
+            "unit not in name",
+            "# TYPE a gauge\n# UNIT a seconds\na 1\n# EOF\n",
+        ),
+        (
+            "repeated TYPE",
+            "# TYPE a gauge\n# TYPE a gauge\na 1\n# EOF\n",
+        ),
+        (
+            "interleaved",
+            "# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\n# TYPE a gauge\n# EOF\n",
+        ),
+        ("blank line", "# TYPE a gauge\n\na 1\n# EOF\n"),
+        ("text after EOF", "# TYPE a gauge\na 1\n# EOF\na 2\n"),
+        ("bad name", "# TYPE 1a gauge\n1a 1\n# EOF\n"),
+    ];
+    for (why, text) in bad {
+        assert!(
+            parse_openmetrics(text).is_err(),
+            "accepted ({why}): {text:?}"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn metrics_are_valid_openmetrics_with_every_family() {
+    let mut s = settings(&[(Q1, "support"), (Q2, "billing")]);
+    s.poll.max_retries = 1;
+    let mut qw = Instance::start(s).await;
+    // Q2's next cycle fails twice (the first attempt and its one retry).
+    qw.handle
+        .simulator()
+        .expect("in-process simulator")
+        .faults()
+        .push(FaultRule::times(Fault::ServerError { status: 503 }, 2).for_queue(Q2));
+    let failed = qw
+        .event("poll_failed", |e| e["type"] == "poll_failed")
+        .await;
+    assert_eq!(
+        (failed["queue_id"].as_str(), failed["attempts"].as_u64()),
+        (Some(Q2), Some(2))
+    );
+    qw.event("poll", is_poll).await;
+
+    let (status, content_type, body) = qw.get("/metrics", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "content type {content_type:?}"
+    );
+    let text = String::from_utf8(body).expect("UTF-8");
+    let families = parse_openmetrics(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let family = |name: &str, kind: &str| -> &Family {
+        let family = families
+            .get(name)
+            .unwrap_or_else(|| panic!("family {name} missing:\n{text}"));
+        assert_eq!(family.kind, kind, "type of {name}");
+        assert!(family.help.is_some(), "{name} has no HELP");
+        family
+    };
+
+    let polls = family("queuewatch_polls", "counter");
+    let ok = polls
+        .value("queuewatch_polls_total", &[("outcome", "success")])
+        .unwrap();
+    let bad = polls
+        .value("queuewatch_polls_total", &[("outcome", "failure")])
+        .unwrap();
+    assert!(ok >= 1.0 && bad >= 1.0, "polls: {ok} ok, {bad} failed");
+    let failures = family("queuewatch_poll_failures", "counter");
+    let kind = failures.value(
+        "queuewatch_poll_failures_total",
+        &[("kind", "server_error")],
+    );
+    assert!(kind >= Some(1.0), "server_error failures: {kind:?}");
+
+    let latency = family("queuewatch_request_latency_seconds", "histogram");
+    assert_eq!(latency.unit.as_deref(), Some("seconds"));
+    check_histogram("queuewatch_request_latency_seconds", latency);
+    let observed = latency
+        .value("queuewatch_request_latency_seconds_count", &[])
+        .unwrap();
+    assert!(
+        observed >= ok,
+        "one latency per successful poll: {observed} < {ok}"
+    );
+
+    let retries = family("queuewatch_retries", "counter");
+    assert!(
+        retries.value("queuewatch_retries_total", &[]) >= Some(1.0),
+        "the failed cycle retried once"
+    );
+    let limited = family("queuewatch_rate_limited_responses", "counter");
+    assert_eq!(
+        limited.value("queuewatch_rate_limited_responses_total", &[]),
+        Some(0.0)
+    );
+    let tokens = family("queuewatch_token_requests", "counter");
+    let issued = tokens.value("queuewatch_token_requests_total", &[("result", "success")]);
+    assert!(issued >= Some(1.0), "token requests: {issued:?}");
+    let deliveries = family("queuewatch_event_deliveries", "counter");
+    let delivered = deliveries.value(
+        "queuewatch_event_deliveries_total",
+        &[("callback", "api_events")],
+    );
+    assert!(
+        delivered >= Some(2.0),
+        "deliveries to the SSE hub: {delivered:?}"
+    );
+    // The budget in force: the configured 300 a minute, less headroom and
+    // any adaptation, never above it.
+    let budget = family("queuewatch_rate_budget_per_minute", "gauge");
+    let per_minute = budget
+        .value("queuewatch_rate_budget_per_minute", &[])
+        .expect("a budget sample");
+    assert!(
+        per_minute > 0.0 && per_minute <= 300.0,
+        "rate budget {per_minute}"
+    );
+    let queues = family("queuewatch_queues", "gauge");
+    assert_eq!(queues.value("queuewatch_queues", &[]), Some(2.0));
+
+    // prometheus-client leaves a family without series out entirely: the
+    // restart counter appears with the first restart.
+    match families.get("queuewatch_actor_restarts") {
+        Some(restarts) => assert_eq!(restarts.kind, "counter"),
+        None => assert_eq!(
+            qw.handle.telemetry().restarts_total(),
+            0,
+            "restarts counted but not exposed"
+        ),
+    }
+
+    qw.handle.shutdown().await;
+}
+
+// ---- /api/queues, /api/queues/{id} ----------------------------------------
+
+#[actix_rt::test]
+async fn api_queues_lists_every_queue() {
+    let queues = [(Q1, "support"), (Q2, "billing"), (Q3, "sales")];
+    let mut qw = Instance::start(settings(&queues)).await;
+    let mut polled = HashSet::new();
+    while polled.len() < queues.len() {
+        let event = qw.event("poll", is_poll).await;
+        polled.insert(event["queue_id"].as_str().unwrap().to_string());
+    }
+
+    let list = qw.get_json("/api/queues", 200).await;
+    let list = list.as_array().expect("a JSON array");
+    let ids: Vec<&str> = list
+        .iter()
+        .map(|q| q["queue_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [Q1, Q2, Q3], "every queue, sorted by id");
+    for (entry, (id, name)) in list.iter().zip(queues) {
+        assert_eq!(entry["queue_name"], name, "{entry}");
+        assert!(entry["polls"].as_u64().unwrap() >= 1, "{entry}");
+        assert_eq!(entry["failures"], 0, "{entry}");
+        let last = &entry["last_event"];
+        assert_eq!(last["type"], "poll", "{entry}");
+        assert_eq!(last["queue_id"], id, "{entry}");
+        assert_eq!(last["queue_name"], name, "{entry}");
+        assert_eq!(last["source"], "guest_position", "{entry}");
+        assert!(
+            last["position"].is_u64() && last["estimated_wait_seconds"].is_number(),
+            "{entry}"
+        );
+    }
+    qw.handle.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn api_queue_detail_has_history_latency_accuracy_and_counters() {
+    let mut qw = Instance::start(settings(&[(Q1, "support"), (Q2, "billing")])).await;
+    let event = qw
+        .event("poll of Q1", |e| is_poll(e) && e["queue_id"] == Q1)
+        .await;
+
+    let detail = qw.get_json(&format!("/api/queues/{Q1}"), 200).await;
+    assert_eq!(detail["queue_id"], Q1);
+    assert_eq!(detail["queue_name"], "support");
+    let polls = detail["polls"].as_u64().unwrap();
+    assert!(polls >= 1, "{detail}");
+
+    let history = detail["history"].as_array().expect("history array");
+    assert_eq!(
+        history.len() as u64,
+        polls,
+        "one snapshot per cycle: {detail}"
+    );
+    let keys: HashSet<&str> = history[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let expected: HashSet<&str> = [
+        "at_unix_ms",
+        "depth",
+        "estimated_wait_seconds",
+        "smoothed_wait_seconds",
+        "latency_ms",
+        "attempts",
+        "error",
+    ]
+    .into();
+    assert_eq!(keys, expected, "snapshot fields");
+    assert!(history
+        .windows(2)
+        .all(|w| w[0]["at_unix_ms"].as_u64() < w[1]["at_unix_ms"].as_u64()));
+    let at = unix_ms(event["timestamp"].as_str().unwrap());
+    let snapshot = history
+        .iter()
+        .find(|h| h["at_unix_ms"].as_u64() == Some(at))
+        .unwrap_or_else(|| panic!("no snapshot at the event's time {at}: {detail}"));
+    assert_eq!(
+        snapshot["depth"], event["position"],
+        "{snapshot} vs {event}"
+    );
+    assert_eq!(snapshot["attempts"], event["attempts"]);
+    assert_eq!(snapshot["error"], Value::Null);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        at <= now && now - at < 60_000,
+        "snapshot time {at} vs now {now}"
+    );
+
+    let latency = &detail["latency"];
+    assert!(latency["mean_ms"].as_f64().unwrap() > 0.0, "{latency}");
+    for key in ["p50_ms", "p95_ms", "p99_ms"] {
+        assert!(latency[key].is_number(), "latency.{key}: {latency}");
+    }
+    assert!(
+        detail.get("position_accuracy").is_some(),
+        "position_accuracy is always present (null until two polls)"
+    );
+    if let Some(accuracy) = detail["position_accuracy"].as_f64() {
+        assert!((0.0..=1.0).contains(&accuracy), "{accuracy}");
+    }
+    let counters = &detail["counters"];
+    assert_eq!(counters["total"].as_u64(), Some(polls), "{counters}");
+    assert_eq!(counters["success"].as_u64(), Some(polls), "{counters}");
+    assert_eq!(counters["failures"], serde_json::json!({}), "{counters}");
+    assert_eq!(counters["retries"], 0, "{counters}");
+    assert_eq!(counters["rate_limited_responses"], 0, "{counters}");
+    assert!(detail["smoothed_wait_seconds"].is_number(), "{detail}");
+    qw.handle.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn unknown_queue_is_a_json_404() {
+    let qw = Instance::start(settings(&[(Q1, "support")])).await;
+    let body = qw.get_json(&format!("/api/queues/{UNKNOWN}"), 404).await;
+    assert_eq!(body["error"], "not_found", "{body}");
+    assert_eq!(body["queue_id"], UNKNOWN, "{body}");
+    let body = qw.get_json("/api/queues/not-a-queue", 404).await;
+    assert_eq!(body["error"], "not_found", "{body}");
+    qw.handle.shutdown().await;
+}
+
+// ---- /api/events -------------------------------------------------------------
+
+/// Reads an SSE response until a complete `event:`/`data:` frame arrives.
+async fn first_sse_frame(response: &mut awc::ClientResponse) -> (String, Value) {
+    let mut buffer = String::new();
+    let read = async {
+        loop {
+            let chunk = response
+                .next()
+                .await
+                .expect("the stream stays open")
+                .expect("the stream reads");
+            buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+            while let Some(end) = buffer.find("\n\n") {
+                let frame: String = buffer.drain(..end + 2).collect();
+                let mut kind = None;
+                let mut data = None;
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        kind = Some(v.to_string());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = Some(serde_json::from_str::<Value>(v).expect("data is JSON"));
+                    } else {
+                        assert!(
+                            line.is_empty() || line.starts_with(':'),
+                            "unexpected SSE line {line:?}"
+                        );
+                    }
+                }
+                if let Some(data) = data {
+                    return (kind.expect("an event: line before data:"), data);
+                }
+            }
+        }
+    };
+    tokio::time::timeout(EVENT_WAIT, read)
+        .await
+        .unwrap_or_else(|_| panic!("no SSE data within {EVENT_WAIT:?}"))
+}
+
+#[actix_rt::test]
+async fn events_stream_delivers_poll_events() {
+    let qw = Instance::start(settings(&[(Q1, "support"), (Q2, "billing")])).await;
+    let mut response = qw
+        .client
+        .get(qw.url("/api/events"))
+        .timeout(EVENT_WAIT + Duration::from_secs(10))
+        .send()
+        .await
+        .expect("GET /api/events");
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    assert_eq!(response.headers().get("cache-control").unwrap(), "no-cache");
+
+    let (kind, event) = first_sse_frame(&mut response).await;
+    assert_eq!(
+        kind,
+        event["type"].as_str().unwrap(),
+        "event name matches the type"
+    );
+    assert_eq!(event["type"], "poll", "{event}");
+    assert!(
+        [Q1, Q2].contains(&event["queue_id"].as_str().unwrap()),
+        "{event}"
+    );
+    assert!(!event["id"].as_str().unwrap().is_empty(), "{event}");
+    assert!(unix_ms(event["timestamp"].as_str().unwrap()) > 0);
+    assert!(event["position"].is_u64(), "{event}");
+    qw.handle.shutdown().await;
+}
+
+// ---- / -----------------------------------------------------------------------
+
+#[actix_rt::test]
+async fn status_page_is_served() {
+    let qw = Instance::start(settings(&[(Q1, "support")])).await;
+    let (status, content_type, body) = qw.get("/", None).await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let page = String::from_utf8(body).unwrap();
+    assert!(
+        page.starts_with("<!doctype html>"),
+        "{}",
+        &page[..page.len().min(80)]
+    );
+    for hook in [
+        "id=\"event-count\"",
+        "new EventSource(",
+        "\"api/queues\"",
+        "\"api/events\"",
+    ] {
+        assert!(page.contains(hook), "the page lacks {hook}");
+    }
+    for absolute in ["src=\"http", "href=\"http", "\"/api/"] {
+        assert!(
+            !page.contains(absolute),
+            "the page must be self-contained with relative URLs: {absolute}"
+        );
+    }
+    qw.handle.shutdown().await;
+}
+
+// ---- http.auth_token_env -----------------------------------------------------
+
+#[actix_rt::test]
+async fn bearer_token_guards_everything_but_health_checks() {
+    const VAR: &str = "QUEUEWATCH_TEST_HTTP_TOKEN_5F3A";
+    const TOKEN: &str = "t0ken-for-the-http-test";
+    std::env::set_var(VAR, TOKEN);
+    let mut s = settings(&[(Q1, "support")]);
+    s.http.auth_token_env = Some(VAR.into());
+    let mut qw = Instance::start(s).await;
+    qw.event("poll", is_poll).await;
+
+    for open in ["/healthz", "/readyz"] {
+        let (status, _, body) = qw.get(open, None).await;
+        assert_eq!(
+            status,
+            200,
+            "{open} needs no token: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let guarded = ["/", "/metrics", "/api/queues", &format!("/api/queues/{Q1}")];
+    for path in guarded {
+        for wrong in [None, Some("wrong"), Some("t0ken-for-the-http-tes")] {
+            let mut request = qw.client.get(qw.url(path));
+            if let Some(token) = wrong {
+                request = request.bearer_auth(token);
+            }
+            let mut response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 401, "{path} with {wrong:?}");
+            assert_eq!(
+                response.headers().get("www-authenticate").unwrap(),
+                "Bearer"
+            );
+            let body: Value = response.json().await.expect("a JSON 401 body");
+            assert_eq!(body["error"], "unauthorized");
+        }
+        let (status, _, _) = qw.get(path, Some(TOKEN)).await;
+        assert_eq!(status, 200, "{path} with the token");
+        let (status, _, _) = qw.get(&format!("{path}?access_token={TOKEN}"), None).await;
+        assert_eq!(status, 200, "{path} with ?access_token=");
+    }
+
+    // The event stream: 401 without, and open with the query token browsers use.
+    let (status, _, _) = qw.get("/api/events?access_token=nope", None).await;
+    assert_eq!(status, 401);
+    let mut response = qw
+        .client
+        .get(qw.url(&format!("/api/events?access_token={TOKEN}")))
+        .timeout(EVENT_WAIT + Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let (_, event) = first_sse_frame(&mut response).await;
+    assert_eq!(event["queue_id"], Q1);
+    drop(response);
+    let response = qw
+        .client
+        .get(qw.url("/api/events"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "the header works for the stream too"
+    );
+    drop(response);
+
+    qw.handle.shutdown().await;
+    std::env::remove_var(VAR);
+}
