@@ -153,9 +153,8 @@ impl Handler<FlushAll> for CallbackActor {
                 if let Some(idle) = idle {
                     let _ = idle.await;
                 }
-                for flush in flushes {
-                    let _ = flush.send(Flush).await;
-                }
+                // Concurrently: one slow callback must not eat the others' time.
+                futures_util::future::join_all(flushes.iter().map(|f| f.send(Flush))).await;
             }
             .into_actor(self),
         )

@@ -170,15 +170,10 @@ impl Handler<Record> for MetricsActor {
     fn handle(&mut self, msg: Record, _: &mut Context<Self>) -> Self::Result {
         let Record { report, mut event } = msg;
         let mut store = self.store.lock();
-        let size = store.history_size;
-        let record = store
-            .queues
-            .entry(event.queue_id().to_string())
-            .or_insert_with(|| QueueRecord {
-                name: None,
-                matrix: QueueMatrix::new(size),
-                last: None,
-            });
+        // A queue removed while its last cycle ran stays removed.
+        let Some(record) = store.queues.get_mut(event.queue_id()) else {
+            return MessageResult(event);
+        };
         let smoothed = record.matrix.record(&report, SystemTime::now());
         if let Event::Poll(poll) = &mut event {
             poll.smoothed_wait_seconds = smoothed;

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::batcher::ObservationsBatcher;
 use super::callback::CallbackActor;
-use super::metrics::{MetricsActor, Record, Track};
+use super::metrics::{MetricsActor, Record};
 use super::supervisor::{ExitGuard, Slot};
 use super::token::TokenActor;
 use crate::config::{Source, Thresholds};
@@ -349,12 +349,6 @@ impl Actor for PollerActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if let Some(metrics) = self.shared.metrics.get() {
-            metrics.do_send(Track {
-                queue_id: self.spec.queue_id.to_string(),
-                name: self.spec.name.clone(),
-            });
-        }
         self.schedule_next(ctx);
     }
 }

@@ -198,8 +198,10 @@ impl QueueWatch {
         // Callbacks first, so no event finds them missing.
         let mut children = Vec::new();
         for (index, callback) in settings.callbacks.iter().enumerate() {
-            children
-                .push(callbacks::builtin(index, callback, &telemetry).map_err(StartError::Config)?);
+            children.push(
+                callbacks::builtin(index, callback, &telemetry, &options.tls)
+                    .map_err(StartError::Config)?,
+            );
         }
         children.extend(self.callbacks);
         let hub = EventHub::new();
@@ -209,7 +211,14 @@ impl QueueWatch {
             hub.start().recipient(),
         ));
         let mut subscribers = Vec::new();
+        let mut names = std::collections::HashSet::new();
         for child in children {
+            if !names.insert(child.subscriber.name.clone()) {
+                return Err(StartError::Config(format!(
+                    "callbacks: more than one callback is named {:?}",
+                    child.subscriber.name
+                )));
+            }
             subscribers.push(child.subscriber);
             if let Some(supervise) = child.supervise {
                 supervisor.do_send(supervise);
@@ -218,26 +227,36 @@ impl QueueWatch {
         let callbacks: Slot<Addr<CallbackActor>> = Slot::default();
         {
             let (slot, telemetry) = (callbacks.clone(), telemetry.clone());
-            supervisor.do_send(Supervise {
-                id: "callbacks".into(),
-                kind: "callbacks",
-                factory: Arc::new(move |guard: ExitGuard| {
-                    slot.set(CallbackActor::new(&subscribers, telemetry.clone(), guard).start());
-                }),
-            });
+            supervise(
+                &supervisor,
+                Supervise {
+                    id: "callbacks".into(),
+                    kind: "callbacks",
+                    factory: Arc::new(move |guard: ExitGuard| {
+                        slot.set(
+                            CallbackActor::new(&subscribers, telemetry.clone(), guard).start(),
+                        );
+                    }),
+                },
+            )
+            .await;
         }
 
         let store = MatrixStore::new(settings.poll.history_size);
         let metrics: Slot<Addr<MetricsActor>> = Slot::default();
         {
             let (slot, store) = (metrics.clone(), store.clone());
-            supervisor.do_send(Supervise {
-                id: "metrics".into(),
-                kind: "metrics",
-                factory: Arc::new(move |guard| {
-                    slot.set(MetricsActor::new(store.clone(), guard).start())
-                }),
-            });
+            supervise(
+                &supervisor,
+                Supervise {
+                    id: "metrics".into(),
+                    kind: "metrics",
+                    factory: Arc::new(move |guard| {
+                        slot.set(MetricsActor::new(store.clone(), guard).start())
+                    }),
+                },
+            )
+            .await;
         }
 
         let tokens: Slot<Addr<TokenActor>> = Slot::default();
@@ -252,13 +271,17 @@ impl QueueWatch {
                 telemetry: telemetry.clone(),
                 fatal: sentinel.clone().recipient(),
             };
-            supervisor.do_send(Supervise {
-                id: "token".into(),
-                kind: "token",
-                factory: Arc::new(move |guard| {
-                    slot.set(TokenActor::new(config.clone(), guard).start())
-                }),
-            });
+            supervise(
+                &supervisor,
+                Supervise {
+                    id: "token".into(),
+                    kind: "token",
+                    factory: Arc::new(move |guard| {
+                        slot.set(TokenActor::new(config.clone(), guard).start())
+                    }),
+                },
+            )
+            .await;
         }
 
         let limiter = RateLimiter::new(settings.genesys.rate_limit_per_minute);
@@ -277,19 +300,23 @@ impl QueueWatch {
         {
             let (slot, options, limiter) = (batcher.clone(), options.clone(), limiter.clone());
             let telemetry = telemetry.clone();
-            supervisor.do_send(Supervise {
-                id: "batcher".into(),
-                kind: "batcher",
-                factory: Arc::new(move |guard| {
-                    let batcher = ObservationsBatcher::new(
-                        options.clone(),
-                        limiter.clone(),
-                        telemetry.clone(),
-                        guard,
-                    );
-                    slot.set(batcher.start());
-                }),
-            });
+            supervise(
+                &supervisor,
+                Supervise {
+                    id: "batcher".into(),
+                    kind: "batcher",
+                    factory: Arc::new(move |guard| {
+                        let batcher = ObservationsBatcher::new(
+                            options.clone(),
+                            limiter.clone(),
+                            telemetry.clone(),
+                            guard,
+                        );
+                        slot.set(batcher.start());
+                    }),
+                },
+            )
+            .await;
         }
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let shared = PollerShared {
@@ -408,6 +435,12 @@ fn serve_http(
     });
     log::info!("status API on http://{bind}/");
     Ok(stop)
+}
+
+/// Starts a core actor and waits until it runs, so that its slot is filled
+/// when `start` returns.
+async fn supervise(supervisor: &Addr<Supervisor>, child: Supervise) {
+    let _ = supervisor.send(child).await;
 }
 
 fn env_secret(key: &str, var: &str) -> Result<Secret, StartError> {

@@ -30,6 +30,7 @@ pub(crate) fn builtin(
     index: usize,
     settings: &CallbackSettings,
     telemetry: &Telemetry,
+    tls: &Arc<rustls::ClientConfig>,
 ) -> Result<CallbackChild, String> {
     let (name, make): (String, MakeSink) = match settings {
         CallbackSettings::Log => ("log".into(), Arc::new(|| Ok(Box::new(LogSink) as _))),
@@ -42,7 +43,7 @@ pub(crate) fn builtin(
             )
         }
         CallbackSettings::Webhook { url, secret_env } => {
-            return webhook(index, url, secret_env.as_deref(), telemetry)
+            return webhook(index, url, secret_env.as_deref(), telemetry, tls)
         }
         other => {
             return Err(format!(
@@ -98,6 +99,7 @@ fn webhook(
     url: &str,
     secret_env: Option<&str>,
     telemetry: &Telemetry,
+    tls: &Arc<rustls::ClientConfig>,
 ) -> Result<CallbackChild, String> {
     // The URL itself is never echoed: it may hold a token.
     let uri: awc::http::Uri = url
@@ -115,13 +117,11 @@ fn webhook(
         }
         None => None,
     };
-    let tls = crate::genesys::tls::client_config(&[])
-        .map_err(|e| format!("callbacks[{index}] ({name}): {e}"))?;
     let config = Arc::new(WebhookConfig {
         name: name.clone(),
         uri,
         key,
-        tls,
+        tls: tls.clone(),
         limits: WebhookLimits::default(),
         telemetry: telemetry.clone(),
         gone: Arc::default(),

@@ -9,7 +9,9 @@ use futures_util::future::join_all;
 use tokio::sync::watch;
 
 use crate::actors::callback::{CallbackActor, FlushAll};
-use crate::actors::metrics::{GetQueue, ListQueues, MetricsActor, QueueDetail, QueueSummary};
+use crate::actors::metrics::{
+    GetQueue, ListQueues, MetricsActor, QueueDetail, QueueSummary, Track,
+};
 use crate::actors::poller::{Drain, PollerActor, PollerShared, PollerSpec};
 use crate::actors::supervisor::{ShutdownSupervisor, Slot, Supervise, Supervisor};
 use crate::actors::token::TokenHeld;
@@ -69,6 +71,13 @@ impl Handle {
                 poller_slot.set(PollerActor::new(spec.clone(), shared.clone(), guard).start());
             }),
         });
+        // Listed at once, before its first poll.
+        if let Some(metrics) = self.inner.metrics.get() {
+            metrics.do_send(Track {
+                queue_id: id.clone(),
+                name: running.spec.name.clone(),
+            });
+        }
         let mut pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
         pollers.insert(id, running);
         self.inner.telemetry.set_queues(pollers.len());
