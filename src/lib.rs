@@ -54,6 +54,7 @@ pub(crate) mod cycle;
 pub mod error;
 pub mod event;
 pub mod genesys;
+pub(crate) mod nats;
 pub(crate) mod ratelimit;
 pub(crate) mod retry;
 pub(crate) mod runtime;

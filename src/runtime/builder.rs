@@ -124,6 +124,12 @@ impl QueueWatch {
         self.settings
             .validate()
             .map_err(|e| StartError::Config(e.to_string()))?;
+        // The budget finding is logged below with the stretch actually applied.
+        for warning in self.settings.warnings() {
+            if warning.path != "genesys.rate_limit_per_minute" {
+                log::warn!("{warning}");
+            }
+        }
         self.launch().await
     }
 

@@ -13,6 +13,7 @@ use crate::callbacks::webhook::{endpoint_name, SigningKey};
 use crate::callbacks::{EventSink, JsonlSink, LogSink, StdoutSink};
 use crate::config::CallbackSettings;
 use crate::event::Event;
+use crate::nats::sink::{NatsConfig, NatsLimits, NatsSink};
 use crate::secret::Secret;
 use crate::telemetry::Telemetry;
 
@@ -45,28 +46,40 @@ pub(crate) fn builtin(
         CallbackSettings::Webhook { url, secret_env } => {
             return webhook(index, url, secret_env.as_deref(), telemetry, tls)
         }
-        other => {
-            return Err(format!(
-                "callbacks[{index}]: kind {} is not supported by this version yet",
-                other.kind()
-            ))
-        }
+        CallbackSettings::Nats {
+            url,
+            subject,
+            stream,
+        } => return Ok(nats(index, url, subject, stream, telemetry, tls)),
     };
     // Fail at start, not in the background, when a sink cannot open.
     make().map_err(|e| format!("callbacks[{index}] ({name}): {e}"))?;
     Ok(sink_child(name, make))
 }
 
-fn sink_child(name: String, make: MakeSink) -> CallbackChild {
+/// The fan-out entry of a callback that buffers (so it gets `Flush`), and
+/// the slots its incarnations fill.
+fn flushable(
+    name: &str,
+) -> (
+    Arc<Subscriber>,
+    Slot<Recipient<Event>>,
+    Slot<Recipient<Flush>>,
+) {
     let events: Slot<Recipient<Event>> = Slot::default();
     let flush: Slot<Recipient<Flush>> = Slot::default();
-    let arbiter = Arbiter::new().handle();
     let subscriber = Arc::new(Subscriber {
-        name: name.clone(),
+        name: name.to_string(),
         events: events.clone(),
         flush: Some(flush.clone()),
         capacity: DEFAULT_CAPACITY,
     });
+    (subscriber, events, flush)
+}
+
+fn sink_child(name: String, make: MakeSink) -> CallbackChild {
+    let (subscriber, events, flush) = flushable(&name);
+    let arbiter = Arbiter::new().handle();
     let child_name = name.clone();
     let factory: Factory = Arc::new(move |guard: ExitGuard| {
         let sink = match make() {
@@ -126,15 +139,8 @@ fn webhook(
         telemetry: telemetry.clone(),
         gone: Arc::default(),
     });
-    let events: Slot<Recipient<Event>> = Slot::default();
-    let flush: Slot<Recipient<Flush>> = Slot::default();
+    let (subscriber, events, flush) = flushable(&name);
     let arbiter = Arbiter::new().handle();
-    let subscriber = Arc::new(Subscriber {
-        name: name.clone(),
-        events: events.clone(),
-        flush: Some(flush.clone()),
-        capacity: DEFAULT_CAPACITY,
-    });
     let factory: Factory = Arc::new(move |guard: ExitGuard| {
         let config = config.clone();
         // Built on the arbiter's thread: the actor's HTTP client is `!Send`.
@@ -152,6 +158,52 @@ fn webhook(
             factory,
         }),
     })
+}
+
+/// `kind: nats`: its own actor on its own arbiter, supervised. It connects
+/// in the background: an unreachable NATS does not fail the start.
+fn nats(
+    index: usize,
+    url: &str,
+    subject: &str,
+    stream: &str,
+    telemetry: &Telemetry,
+    tls: &Arc<rustls::ClientConfig>,
+) -> CallbackChild {
+    let name = format!("nats:{subject}");
+    let config = Arc::new(NatsConfig {
+        name: name.clone(),
+        url: url.to_owned(),
+        subject: subject.to_owned(),
+        stream: stream.to_owned(),
+        tls: tls.clone(),
+        limits: NatsLimits::default(),
+        telemetry: telemetry.clone(),
+    });
+    let events: Slot<Recipient<Event>> = Slot::default();
+    let flush: Slot<Recipient<Flush>> = Slot::default();
+    let arbiter = Arbiter::new().handle();
+    let subscriber = Arc::new(Subscriber {
+        name: name.clone(),
+        events: events.clone(),
+        flush: Some(flush.clone()),
+        capacity: DEFAULT_CAPACITY,
+    });
+    let factory: Factory = Arc::new(move |guard: ExitGuard| {
+        let config = config.clone();
+        // Built on the arbiter's thread: the client's tasks run on its runtime.
+        let addr = NatsSink::start_in_arbiter(&arbiter, move |_| NatsSink::new(config, guard));
+        events.set(addr.clone().recipient());
+        flush.set(addr.recipient());
+    });
+    CallbackChild {
+        subscriber,
+        supervise: Some(Supervise {
+            id: format!("callback:{name}#{index}"),
+            kind: "callback",
+            factory,
+        }),
+    }
 }
 
 /// A user actor built by `factory` on its own thread; restarted after a panic.

@@ -36,7 +36,8 @@ impl Handle {
         self.reload(settings).await.map(|_| ())
     }
 
-    /// Stops polling a queue and forgets its matrix; `false` if it was unknown.
+    /// Stops polling a queue and forgets its matrix; `false` if it was
+    /// unknown or is the last one (settings need at least one queue).
     pub async fn remove_queue(&self, queue_id: &str) -> bool {
         let mut settings = self.settings();
         let before = settings.queues.len();

@@ -1,0 +1,404 @@
+//! NatsSink: publishes every event to a JetStream stream (`kind: nats`),
+//! from its own arbiter thread.
+//!
+//! - An event goes to `<subject>.<queue_id>` with its `id` as `Nats-Msg-Id`,
+//!   so the stream's duplicate window drops re-sends; each publish waits for
+//!   the stream's acknowledgement.
+//! - The stream is created if missing (subjects `<subject>.>`), at start and
+//!   again when a publish finds it gone.
+//! - Each `Event` is answered at once by queueing it (at most
+//!   [`NatsLimits::capacity`]); when the queue is full the event is dropped,
+//!   counted (`queuewatch_event_drops_total{callback="nats:<subject>"}`) and
+//!   logged (at most one line per 10 s). A NATS outage never slows polling
+//!   or the other callbacks: the queue fills, and drains once NATS is back.
+//! - Up to [`NatsLimits::concurrency`] publishes are in flight. A publish
+//!   that fails for want of NATS (timeout, connection lost, no stream) is
+//!   retried with the crate's full-jitter backoff for as long as it takes; a
+//!   publish the server refuses is retried [`NatsLimits::max_refusals`] times,
+//!   then dropped and counted. Retries can reorder events; consumers order
+//!   by `timestamp`.
+//! - `Flush` (shutdown) waits, at most [`NatsLimits::flush_grace`], until
+//!   nothing is queued or in flight; what is left then is counted as dropped.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::web::Bytes;
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::{self, stream};
+use tokio::sync::oneshot;
+
+use crate::actors::sink::Flush;
+use crate::actors::supervisor::ExitGuard;
+use crate::backoff::ExponentialBackoff;
+use crate::event::Event;
+use crate::telemetry::Telemetry;
+
+/// At most one log line per this period for drops, and one for failures.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Bounds of one `nats` callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NatsLimits {
+    /// Events queued (not yet being published) before new ones are dropped.
+    pub capacity: usize,
+    /// Publishes awaiting their acknowledgement at once.
+    pub concurrency: usize,
+    /// Delay between attempts of one event (full jitter).
+    pub backoff: ExponentialBackoff,
+    /// Bound on one attempt: sending and the stream's acknowledgement.
+    pub publish_timeout: Duration,
+    /// Attempts of an event the server refuses (not for want of NATS).
+    pub max_refusals: u32,
+    /// How long `Flush` (shutdown) waits for the queue to empty.
+    pub flush_grace: Duration,
+}
+
+impl Default for NatsLimits {
+    fn default() -> Self {
+        NatsLimits {
+            capacity: 10_000,
+            concurrency: 256,
+            backoff: ExponentialBackoff::try_new(
+                Duration::from_millis(100),
+                Duration::from_secs(5),
+            )
+            .unwrap_or_else(|_| unreachable!("constant backoff is valid")),
+            publish_timeout: Duration::from_secs(5),
+            max_refusals: 5,
+            flush_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything a `nats` callback needs; shared by its incarnations.
+pub(crate) struct NatsConfig {
+    /// `nats:<subject>`, for logs and metrics.
+    pub name: String,
+    /// The server(s). Never logged: it may hold credentials.
+    pub url: String,
+    /// Subject prefix: events go to `<subject>.<queue_id>`.
+    pub subject: String,
+    /// The JetStream stream, created if missing.
+    pub stream: String,
+    /// TLS for `tls://` servers.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Bounds.
+    pub limits: NatsLimits,
+    /// Metrics (deliveries, drops).
+    pub telemetry: Telemetry,
+}
+
+impl std::fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsConfig")
+            .field("name", &self.name)
+            .field("stream", &self.stream)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsConfig {
+    fn stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.stream.clone(),
+            subjects: vec![format!("{}.>", self.subject)],
+            ..stream::Config::default()
+        }
+    }
+}
+
+/// One queued event.
+struct Pending {
+    subject: String,
+    id: String,
+    body: Bytes,
+}
+
+/// How the publishing of one event ended.
+enum Outcome {
+    Published,
+    /// The server refused it; why.
+    Refused(String),
+}
+
+/// Rate-limited logging of a counted condition.
+#[derive(Default)]
+struct Throttled {
+    unlogged: u64,
+    last: Option<std::time::Instant>,
+}
+
+impl Throttled {
+    /// Counts `n` occurrences; returns how many to report now, if it is time.
+    fn note(&mut self, n: u64) -> Option<u64> {
+        self.unlogged += n;
+        let now = std::time::Instant::now();
+        if self.last.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
+            self.last = Some(now);
+            Some(std::mem::take(&mut self.unlogged))
+        } else {
+            None
+        }
+    }
+}
+
+/// The actor of one `nats` callback.
+pub(crate) struct NatsSink {
+    config: Arc<NatsConfig>,
+    /// Set once connected and the stream is there.
+    js: Option<jetstream::Context>,
+    queue: VecDeque<Pending>,
+    in_flight: usize,
+    drops: Throttled,
+    idle_waiters: Vec<oneshot::Sender<()>>,
+    _guard: ExitGuard,
+}
+
+impl NatsSink {
+    pub(crate) fn new(config: Arc<NatsConfig>, guard: ExitGuard) -> Self {
+        NatsSink {
+            config,
+            js: None,
+            queue: VecDeque::new(),
+            in_flight: 0,
+            drops: Throttled::default(),
+            idle_waiters: Vec::new(),
+            _guard: guard,
+        }
+    }
+
+    fn drop_events(&mut self, count: u64, why: &str) {
+        if count == 0 {
+            return;
+        }
+        for _ in 0..count {
+            self.config.telemetry.dropped(&self.config.name);
+        }
+        if let Some(n) = self.drops.note(count) {
+            log::warn!("callback {}: dropped {n} event(s): {why}", self.config.name);
+        }
+    }
+
+    /// Starts publishes while there is room.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        let Some(js) = &self.js else {
+            return;
+        };
+        while self.in_flight < self.config.limits.concurrency.max(1) {
+            let Some(item) = self.queue.pop_front() else {
+                break;
+            };
+            self.in_flight += 1;
+            ctx.spawn(
+                publish(js.clone(), self.config.clone(), item)
+                    .into_actor(self)
+                    .map(|outcome, act, ctx| {
+                        act.in_flight -= 1;
+                        match outcome {
+                            Outcome::Published => act.config.telemetry.delivered(&act.config.name),
+                            Outcome::Refused(why) => act.drop_events(1, &why),
+                        }
+                        act.pump(ctx);
+                        act.wake_if_idle();
+                    }),
+            );
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.in_flight == 0
+    }
+
+    fn wake_if_idle(&mut self) {
+        if self.is_idle() {
+            for waiter in self.idle_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+    }
+}
+
+impl Actor for NatsSink {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let config = self.config.clone();
+        ctx.spawn(
+            async move { setup(&config).await }
+                .into_actor(self)
+                .map(|js, act, ctx| {
+                    if let Some(js) = js {
+                        act.js = Some(js);
+                        act.pump(ctx);
+                    } else {
+                        // The URL cannot be used at all: let the supervisor decide.
+                        ctx.stop();
+                    }
+                }),
+        );
+    }
+}
+
+/// Connects and makes sure the stream exists, retrying until it does.
+/// `None` only when the URL cannot be used.
+async fn setup(config: &NatsConfig) -> Option<jetstream::Context> {
+    let client = match super::connect(&config.url, &config.name, &config.tls).await {
+        Ok(client) => client,
+        Err(error) => {
+            log::error!("callback {}: {error}", config.name);
+            return None;
+        }
+    };
+    let mut js = jetstream::new(client);
+    js.set_timeout(config.limits.publish_timeout);
+    let mut rng = fastrand::Rng::new();
+    let mut failures = Throttled::default();
+    let mut attempt = 0u32;
+    loop {
+        match ensure_stream(&js, config).await {
+            Ok(()) => return Some(js),
+            Err(error) => {
+                if let Some(n) = failures.note(1) {
+                    log::warn!(
+                        "callback {}: stream {} not ready ({n} attempt(s)): {error}; retrying",
+                        config.name,
+                        config.stream
+                    );
+                }
+            }
+        }
+        tokio::time::sleep(config.limits.backoff.delay(attempt, &mut rng)).await;
+        attempt = attempt.saturating_add(1);
+    }
+}
+
+/// Creates the stream if missing; warns when an existing one does not take our subjects.
+async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> Result<(), String> {
+    let stream = js
+        .get_or_create_stream(config.stream_config())
+        .await
+        .map_err(|e| e.to_string())?;
+    let probe = format!("{}.probe", config.subject);
+    let subjects = &stream.cached_info().config.subjects;
+    if !subjects.iter().any(|p| super::subject_matches(p, &probe)) {
+        log::error!(
+            "callback {}: stream {} exists but does not take subjects {}.>: publishes will fail",
+            config.name,
+            config.stream,
+            config.subject
+        );
+    }
+    Ok(())
+}
+
+/// Publishes one event until the stream acknowledges it (or refuses it).
+async fn publish(js: jetstream::Context, config: Arc<NatsConfig>, item: Pending) -> Outcome {
+    let limits = config.limits;
+    let mut rng = fastrand::Rng::new();
+    let mut attempt: u32 = 0;
+    let mut refusals: u32 = 0;
+    loop {
+        let message = PublishMessage::build()
+            .payload(item.body.clone())
+            .message_id(&item.id)
+            .header("Content-Type", "application/json");
+        let result = tokio::time::timeout(limits.publish_timeout, async {
+            js.send_publish(item.subject.clone(), message).await?.await
+        })
+        .await;
+        let error = match result {
+            Ok(Ok(_ack)) => return Outcome::Published,
+            Ok(Err(error)) => error,
+            Err(_) => async_nats::jetstream::context::PublishError::new(PublishErrorKind::TimedOut),
+        };
+        match error.kind() {
+            // For want of NATS: retried for as long as it takes.
+            PublishErrorKind::TimedOut
+            | PublishErrorKind::BrokenPipe
+            | PublishErrorKind::MaxAckPending => {}
+            PublishErrorKind::StreamNotFound => {
+                // Deleted, or a server that lost its store: create it again.
+                if let Err(why) = ensure_stream(&js, &config).await {
+                    log::debug!("callback {}: {why}", config.name);
+                }
+            }
+            PublishErrorKind::MaxPayloadExceeded
+            | PublishErrorKind::WrongLastMessageId
+            | PublishErrorKind::WrongLastSequence => {
+                return Outcome::Refused(format!("refused by NATS: {error}"));
+            }
+            PublishErrorKind::Other => {
+                refusals += 1;
+                if refusals >= limits.max_refusals {
+                    return Outcome::Refused(format!(
+                        "refused by NATS after {refusals} attempt(s): {error}"
+                    ));
+                }
+            }
+        }
+        log::debug!("callback {}: publish failed: {error}", config.name);
+        tokio::time::sleep(limits.backoff.delay(attempt, &mut rng)).await;
+        attempt = attempt.saturating_add(1);
+    }
+}
+
+impl Handler<Event> for NatsSink {
+    type Result = ();
+
+    fn handle(&mut self, event: Event, ctx: &mut Context<Self>) {
+        if self.queue.len() >= self.config.limits.capacity {
+            self.drop_events(1, "buffer full (NATS is slow or unreachable)");
+            return;
+        }
+        self.queue.push_back(Pending {
+            subject: format!("{}.{}", self.config.subject, event.queue_id()),
+            id: event.id().to_owned(),
+            body: Bytes::from(event.to_json()),
+        });
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Flush> for NatsSink {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
+        if self.is_idle() {
+            return Box::pin(actix::fut::ready(()));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.idle_waiters.push(tx);
+        let grace = self.config.limits.flush_grace;
+        Box::pin(
+            async move { tokio::time::timeout(grace, rx).await.is_err() }
+                .into_actor(self)
+                .map(move |timed_out, act, _| {
+                    if timed_out {
+                        log::warn!(
+                            "callback {}: {} event(s) still unpublished after the {grace:?} shutdown grace",
+                            act.config.name,
+                            act.queue.len() + act.in_flight
+                        );
+                    }
+                }),
+        )
+    }
+}
+
+impl Drop for NatsSink {
+    fn drop(&mut self) {
+        let lost = self.queue.len() + self.in_flight;
+        if lost > 0 {
+            let name = &self.config.name;
+            for _ in 0..lost {
+                self.config.telemetry.dropped(name);
+            }
+            log::warn!("callback {name}: {lost} unpublished event(s) lost as the callback stopped");
+        }
+    }
+}
