@@ -783,8 +783,11 @@ async fn first_sse_frame(response: &mut awc::ClientResponse) -> (String, Value) 
                 let frame: String = buffer.drain(..end + 2).collect();
                 let mut kind = None;
                 let mut data = None;
+                let mut id = None;
                 for line in frame.lines() {
-                    if let Some(v) = line.strip_prefix("event: ") {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = Some(v.to_string());
+                    } else if let Some(v) = line.strip_prefix("event: ") {
                         kind = Some(v.to_string());
                     } else if let Some(v) = line.strip_prefix("data: ") {
                         data = Some(serde_json::from_str::<Value>(v).expect("data is JSON"));
@@ -796,6 +799,8 @@ async fn first_sse_frame(response: &mut awc::ClientResponse) -> (String, Value) 
                     }
                 }
                 if let Some(data) = data {
+                    // The SSE id is the event id, so a client can resume by it.
+                    assert_eq!(id.as_deref(), data["id"].as_str(), "id: line");
                     return (kind.expect("an event: line before data:"), data);
                 }
             }

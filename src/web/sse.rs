@@ -62,7 +62,11 @@ pub(crate) fn client_stream(
             tokio::select! {
                 received = events.recv() => match received {
                     Ok(json) => {
-                        let frame = format!("event: {kind}\ndata: {json}\n\n", kind = kind_of(&json));
+                        let frame = format!(
+                            "id: {id}\nevent: {kind}\ndata: {json}\n\n",
+                            id = id_of(&json),
+                            kind = kind_of(&json)
+                        );
                         if !yielder.send(Bytes::from(frame)).await { return; }
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -77,6 +81,13 @@ pub(crate) fn client_stream(
             }
         }
     })
+}
+
+/// The event id from the event JSON (`{"type":..,"id":"<id>",..}`).
+fn id_of(json: &str) -> &str {
+    json.split_once(r#""id":""#)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map_or("", |(id, _)| id)
 }
 
 fn kind_of(json: &str) -> &'static str {
@@ -106,5 +117,19 @@ pub(crate) struct Yielder(tokio::sync::mpsc::Sender<Bytes>);
 impl Yielder {
     async fn send(&self, bytes: Bytes) -> bool {
         self.0.send(bytes).await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_name_the_event_and_its_id() {
+        let json = r#"{"type":"poll_failed","id":"abc-123","queue_id":"q"}"#;
+        assert_eq!(id_of(json), "abc-123");
+        assert_eq!(kind_of(json), "poll_failed");
+        assert_eq!(kind_of(r#"{"type":"poll","id":"x"}"#), "poll");
+        assert_eq!(id_of("{}"), "");
     }
 }
