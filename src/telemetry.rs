@@ -41,6 +41,8 @@ struct Inner {
     queue_depth: Family<Labels, Gauge>,
     queue_wait: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     queue_agents: Family<Labels, Gauge>,
+    cluster_owned: Gauge,
+    lease_changes: Family<Labels, Counter>,
 }
 
 /// Per-queue gauges are exported only up to this many queues (bounded label
@@ -162,6 +164,18 @@ impl Telemetry {
             "Last agents on queue (observations), per queue",
             queue_agents.clone(),
         );
+        let cluster_owned = Gauge::default();
+        registry.register(
+            "cluster_owned_queues",
+            "Queues whose lease this instance holds (cluster mode)",
+            cluster_owned.clone(),
+        );
+        let lease_changes = Family::<Labels, Counter>::default();
+        registry.register(
+            "cluster_lease_changes",
+            "Queue leases acquired, released or lost (cluster mode)",
+            lease_changes.clone(),
+        );
         // Known label values start at zero, so every series exists from the start.
         for outcome in ["success", "failure"] {
             let _ = polls.get_or_create(&vec![("outcome", outcome.into())]);
@@ -198,6 +212,8 @@ impl Telemetry {
                 queue_depth,
                 queue_wait,
                 queue_agents,
+                cluster_owned,
+                lease_changes,
             }),
         }
     }
@@ -349,6 +365,21 @@ impl Telemetry {
                 .get_or_create(&labels)
                 .set(i64::from(agents));
         }
+    }
+
+    /// Cluster mode: the queues whose lease this instance holds.
+    pub(crate) fn set_cluster_owned(&self, count: usize) {
+        self.inner
+            .cluster_owned
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Cluster mode: `count` leases `acquired`, `released` or `lost`.
+    pub(crate) fn lease_changed(&self, change: &'static str, count: usize) {
+        self.inner
+            .lease_changes
+            .get_or_create(&vec![("change", change.into())])
+            .inc_by(count as u64);
     }
 
     /// Drops a removed queue's series.

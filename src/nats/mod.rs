@@ -4,6 +4,7 @@
 //! The client is `async-nats` (tokio-based, rustls with the `ring`
 //! provider). URLs are never logged: they may carry credentials.
 
+pub(crate) mod cluster;
 pub(crate) mod sink;
 
 use std::sync::Arc;

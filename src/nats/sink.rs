@@ -88,7 +88,7 @@ pub(crate) struct NatsConfig {
     pub tls: Arc<rustls::ClientConfig>,
     /// Bounds.
     pub limits: NatsLimits,
-    /// Metrics (deliveries, drops).
+    /// Metrics (drops).
     pub telemetry: Telemetry,
 }
 
@@ -199,9 +199,9 @@ impl NatsSink {
                     .into_actor(self)
                     .map(|outcome, act, ctx| {
                         act.in_flight -= 1;
-                        match outcome {
-                            Outcome::Published => act.config.telemetry.delivered(&act.config.name),
-                            Outcome::Refused(why) => act.drop_events(1, &why),
+                        // Deliveries are counted by the fan-out; drops here.
+                        if let Outcome::Refused(why) = outcome {
+                            act.drop_events(1, &why);
                         }
                         act.pump(ctx);
                         act.wake_if_idle();
@@ -400,5 +400,164 @@ impl Drop for NatsSink {
             }
             log::warn!("callback {name}: {lost} unpublished event(s) lost as the callback stopped");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::supervisor::{RestartPolicy, Slot, Supervise, Supervisor};
+    use crate::actors::Fatal;
+    use crate::config::Source;
+    use crate::error::ErrorKind;
+    use crate::event::{new_event_id, now_timestamp, PollFailedEvent};
+
+    struct Escalations;
+    impl Actor for Escalations {
+        type Context = Context<Self>;
+    }
+    impl Handler<Fatal> for Escalations {
+        type Result = ();
+        fn handle(&mut self, msg: Fatal, _: &mut Context<Self>) {
+            panic!("unexpected escalation: {}", msg.reason);
+        }
+    }
+
+    fn event(queue: usize) -> Event {
+        Event::PollFailed(PollFailedEvent {
+            id: new_event_id(),
+            timestamp: now_timestamp(),
+            queue_id: format!("7a1c0000-0000-4000-8000-{queue:012x}"),
+            queue_name: None,
+            source: Source::GuestPosition,
+            error: ErrorKind::Timeout,
+            detail: "test".into(),
+            attempts: 1,
+        })
+    }
+
+    async fn start(url: &str, limits: NatsLimits, telemetry: &Telemetry) -> Addr<NatsSink> {
+        let config = Arc::new(NatsConfig {
+            name: "nats:bench".into(),
+            url: url.into(),
+            subject: "qwbench".into(),
+            stream: "QWBENCH".into(),
+            tls: crate::genesys::tls::client_config(&[]).unwrap(),
+            limits,
+            telemetry: telemetry.clone(),
+        });
+        let supervisor = Supervisor::new(
+            RestartPolicy::default(),
+            telemetry.clone(),
+            Escalations.start().recipient(),
+        )
+        .start();
+        let slot: Slot<Addr<NatsSink>> = Slot::default();
+        let factory_slot = slot.clone();
+        supervisor
+            .send(Supervise {
+                id: "callback:nats".into(),
+                kind: "callback",
+                factory: Arc::new(move |guard| {
+                    factory_slot.set(NatsSink::new(config.clone(), guard).start());
+                }),
+            })
+            .await
+            .unwrap();
+        slot.get().unwrap()
+    }
+
+    /// CPU time of this process so far (user + system), from /proc.
+    fn cpu_time() -> Duration {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+        let ticks: u64 = fields
+            .get(11..13)
+            .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+        Duration::from_millis(ticks * 10) // USER_HZ = 100
+    }
+
+    #[actix_rt::test]
+    async fn nothing_reachable_answers_at_once_and_drops_beyond_the_buffer() {
+        // A port nobody listens on: the sink buffers, then drops and counts.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let telemetry = Telemetry::new();
+        let limits = NatsLimits {
+            capacity: 50,
+            flush_grace: Duration::from_millis(200),
+            ..NatsLimits::default()
+        };
+        let addr = start(&format!("nats://127.0.0.1:{port}"), limits, &telemetry).await;
+        let started = std::time::Instant::now();
+        for i in 0..80 {
+            addr.send(event(i)).await.unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "answered at once"
+        );
+        assert_eq!(telemetry.drops_for("nats:bench"), 30);
+        let started = std::time::Instant::now();
+        addr.send(Flush).await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "flush is bounded"
+        );
+    }
+
+    /// Throughput and CPU per event against a local `nats-server -js`
+    /// (`NATS_SERVER_BIN` or on the PATH):
+    /// `cargo test --release --lib nats::sink::tests::throughput -- --ignored --nocapture`
+    #[actix_rt::test]
+    #[ignore]
+    async fn throughput() {
+        let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let store = std::env::temp_dir().join(format!("queuewatch-bench-{}", std::process::id()));
+        let mut server = std::process::Command::new(binary)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(&store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let telemetry = Telemetry::new();
+        let limits = NatsLimits {
+            capacity: 1_000_000,
+            flush_grace: Duration::from_secs(120),
+            ..NatsLimits::default()
+        };
+        let addr = start(&format!("nats://127.0.0.1:{port}"), limits, &telemetry).await;
+        // Warm up: connected and the stream created.
+        addr.send(event(0)).await.unwrap();
+        addr.send(Flush).await.unwrap();
+        let n = 50_000;
+        let events: Vec<Event> = (0..n).map(|i| event(i % 1000)).collect();
+        let (wall, cpu) = (std::time::Instant::now(), cpu_time());
+        for e in events {
+            addr.do_send(e);
+        }
+        addr.send(Flush).await.unwrap();
+        let (wall, cpu) = (wall.elapsed(), cpu_time() - cpu);
+        let _ = server.kill();
+        let _ = server.wait();
+        let _ = std::fs::remove_dir_all(&store);
+        assert_eq!(telemetry.drops_for("nats:bench"), 0);
+        eprintln!(
+            "{n} events in {wall:?}: {:.0} events/s; queuewatch CPU {cpu:?} = {:.1} us/event",
+            n as f64 / wall.as_secs_f64(),
+            cpu.as_secs_f64() * 1e6 / n as f64
+        );
     }
 }

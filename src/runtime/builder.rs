@@ -136,11 +136,6 @@ impl QueueWatch {
     /// Starts without validating (tests use intervals below the 5 s floor).
     pub(crate) async fn launch(self) -> Result<Handle, StartError> {
         let settings = self.settings;
-        if settings.cluster.is_some() {
-            return Err(StartError::Config(
-                "cluster: cluster mode is not supported by this version yet".into(),
-            ));
-        }
         let telemetry = Telemetry::new();
 
         // Where Genesys is, and who we are.
@@ -325,6 +320,7 @@ impl QueueWatch {
             .await;
         }
         let (cancel_tx, cancel_rx) = watch::channel(false);
+        let tls_roots = options.tls.clone();
         let shared = PollerShared {
             options,
             tokens,
@@ -337,7 +333,17 @@ impl QueueWatch {
             metrics: metrics.clone(),
             callbacks: callbacks.clone(),
             batcher,
-            epoch: Instant::now(),
+            // Cluster mode: ticks on a wall-clock grid shared by every
+            // instance, so a queue handed over keeps its tick times.
+            epoch: settings
+                .cluster
+                .as_ref()
+                .and_then(|_| {
+                    crate::nats::cluster::shared_epoch(
+                        settings.queues.iter().map(|q| settings.queue_interval(q)),
+                    )
+                })
+                .unwrap_or_else(Instant::now),
             cancel: cancel_rx,
         };
         let http_token = match &settings.http.auth_token_env {
@@ -360,10 +366,28 @@ impl QueueWatch {
             cancel: cancel_tx,
             request_timeout: settings.genesys.request_timeout,
             settings: Mutex::new(settings.clone()),
+            cluster: Mutex::new(None),
         });
         let handle = Handle { inner };
-        for spec in poller_specs(&settings) {
-            handle.start_poller(spec);
+        match &settings.cluster {
+            // Only the queues whose leases this instance gains are polled.
+            Some(cluster) => {
+                handle.inner.shared.limiter.set_demand(0.0);
+                let manager =
+                    crate::nats::cluster::Cluster::start(handle.clone(), cluster, &tls_roots)
+                        .await
+                        .map_err(StartError::Config)?;
+                *handle
+                    .inner
+                    .cluster
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(manager);
+            }
+            None => {
+                for spec in poller_specs(&settings) {
+                    handle.start_poller(spec);
+                }
+            }
         }
         if let Some(bind) = settings.http.bind {
             let server = serve_http(handle.clone(), bind)?;

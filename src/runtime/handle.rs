@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     pub cancel: watch::Sender<bool>,
     pub request_timeout: Duration,
     pub settings: Mutex<Settings>,
+    /// The lease manager, in cluster mode.
+    pub cluster: Mutex<Option<crate::nats::cluster::Cluster>>,
 }
 
 /// A poller the handle started: what it polls and where it is.
@@ -160,6 +162,16 @@ impl Handle {
     /// `request_timeout` to finish, then ends with a `cancelled` event;
     /// then every callback is flushed.
     pub async fn shutdown(&self) {
+        // Cluster mode: take no more queues; release the leases once drained.
+        let cluster = self
+            .inner
+            .cluster
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(cluster) = &cluster {
+            cluster.freeze().await;
+        }
         let _ = self.inner.supervisor.send(ShutdownSupervisor).await;
         let pollers: Vec<Addr<PollerActor>> = {
             let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
@@ -173,6 +185,9 @@ impl Handle {
             log::info!("shutdown: cancelling the cycles still running");
             self.inner.cancel.send_replace(true);
             let _ = tokio::time::timeout(Duration::from_secs(5), drained).await;
+        }
+        if let Some(cluster) = cluster {
+            cluster.release().await;
         }
         if let Some(callbacks) = self.inner.callbacks.get() {
             if tokio::time::timeout(FLUSH_TIMEOUT, callbacks.send(FlushAll))

@@ -6,6 +6,7 @@ mod callbacks;
 mod handle;
 mod reload;
 
+pub(crate) use builder::poller_specs;
 pub use builder::{QueueWatch, StartError};
 pub use handle::{Handle, Readiness};
 pub use reload::ReloadSummary;

@@ -66,10 +66,20 @@ impl Handle {
             .into_iter()
             .map(|spec| (spec.queue_id.to_string(), spec))
             .collect();
-        self.inner
-            .shared
-            .limiter
-            .set_demand(settings.budget().requests_per_minute);
+        // In cluster mode the lease manager starts owned queues and sets the
+        // demand to this instance's share; it reads the new settings itself.
+        let clustered = self
+            .inner
+            .cluster
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        if !clustered {
+            self.inner
+                .shared
+                .limiter
+                .set_demand(settings.budget().requests_per_minute);
+        }
         let current: HashMap<String, Arc<PollerSpec>> = {
             let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
             pollers
@@ -88,7 +98,9 @@ impl Handle {
                     if let Some(sim) = self.simulator() {
                         sim.add_queue(id);
                     }
-                    self.start_poller(spec.clone());
+                    if !clustered {
+                        self.start_poller(spec.clone());
+                    }
                     summary.added.push(id.clone());
                 }
                 (Some(old), Some(new)) if **old != *new => {
