@@ -30,9 +30,6 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::actors::metrics::Untrack;
-use crate::actors::poller::Drain;
-use crate::actors::supervisor::Forget;
 use crate::config::ClusterSettings;
 use crate::runtime::{poller_specs, Handle};
 
@@ -344,7 +341,7 @@ impl Manager {
             let owned: Vec<String> = self.owned.drain().map(|(q, _)| q).collect();
             self.handle.telemetry().lease_changed("lost", owned.len());
             for queue in owned {
-                self.stop_poller(&queue);
+                self.handle.stop_poller(&queue);
             }
             self.after_change();
         }
@@ -427,7 +424,7 @@ impl Manager {
             .collect();
         for queue in lost {
             if let Some(revision) = self.owned.remove(&queue) {
-                self.stop_poller(&queue);
+                self.handle.stop_poller(&queue);
                 changed = true;
                 if !queues.contains(&queue) {
                     self.handle.telemetry().lease_changed("released", 1);
@@ -448,7 +445,7 @@ impl Manager {
             let excess = self.owned.len() - target;
             for queue in mine.into_iter().take(excess) {
                 if let Some(revision) = self.owned.remove(&queue) {
-                    self.stop_poller(&queue);
+                    self.handle.stop_poller(&queue);
                     changed = true;
                     self.handle.telemetry().lease_changed("released", 1);
                     let delete = leases.delete_expect_revision(&queue, Some(revision));
@@ -595,7 +592,7 @@ impl Manager {
         };
         let mut changed = false;
         for queue in running.iter().filter(|q| !self.owned.contains_key(*q)) {
-            self.stop_poller(queue);
+            self.handle.stop_poller(queue);
             changed = true;
         }
         let missing: BTreeSet<&String> = self
@@ -643,28 +640,6 @@ impl Manager {
             .limiter
             .set_demand(settings.budget().requests_per_minute * share);
         settings
-    }
-
-    fn stop_poller(&self, id: &str) {
-        let inner = &self.handle.inner;
-        inner.supervisor.do_send(Forget {
-            id: format!("poller:{id}"),
-        });
-        let removed = {
-            let mut pollers = inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
-            let removed = pollers.remove(id);
-            inner.telemetry.set_queues(pollers.len());
-            removed
-        };
-        if let Some(addr) = removed.and_then(|p| p.slot.get()) {
-            addr.do_send(Drain);
-        }
-        inner.telemetry.forget_queue(id);
-        if let Some(metrics) = inner.metrics.get() {
-            metrics.do_send(Untrack {
-                queue_id: id.to_string(),
-            });
-        }
     }
 
     /// Clean stop: heartbeat first (the others' shares grow at once), then leases.

@@ -138,7 +138,8 @@ impl Handle {
         pollers.get(id).and_then(|p| p.slot.get())
     }
 
-    fn stop_poller(&self, id: &str) {
+    /// Stops a queue's poller for good and forgets its matrix and series.
+    pub(crate) fn stop_poller(&self, id: &str) {
         self.inner.supervisor.do_send(Forget {
             id: format!("poller:{id}"),
         });
