@@ -15,6 +15,8 @@ pub mod metrics;
 pub mod poller;
 pub mod sink;
 pub mod supervisor;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod token;
 pub mod webhook;
 

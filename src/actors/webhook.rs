@@ -451,34 +451,10 @@ fn describe_send_error(error: &awc::error::SendRequestError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::supervisor::{RestartPolicy, Slot, Supervise, Supervisor};
-    use crate::actors::Fatal;
-    use crate::config::Source;
-    use crate::error::ErrorKind;
-    use crate::event::{new_event_id, now_timestamp, PollFailedEvent};
-
-    struct Escalations;
-    impl Actor for Escalations {
-        type Context = Context<Self>;
-    }
-    impl Handler<Fatal> for Escalations {
-        type Result = ();
-        fn handle(&mut self, msg: Fatal, _: &mut Context<Self>) {
-            panic!("unexpected escalation: {}", msg.reason);
-        }
-    }
+    use crate::actors::test_support::{failed_event, supervised};
 
     fn event() -> Event {
-        Event::PollFailed(PollFailedEvent {
-            id: new_event_id(),
-            timestamp: now_timestamp(),
-            queue_id: "q".into(),
-            queue_name: None,
-            source: Source::GuestPosition,
-            error: ErrorKind::Timeout,
-            detail: "test".into(),
-            attempts: 1,
-        })
+        failed_event(0)
     }
 
     /// A supervised webhook actor posting to `port` with `limits`.
@@ -496,25 +472,12 @@ mod tests {
             telemetry: telemetry.clone(),
             gone: Arc::new(AtomicBool::new(false)),
         });
-        let supervisor = Supervisor::new(
-            RestartPolicy::default(),
-            telemetry.clone(),
-            Escalations.start().recipient(),
-        )
-        .start();
-        let slot: Slot<Addr<WebhookActor>> = Slot::default();
-        let (factory_slot, factory_config) = (slot.clone(), config.clone());
-        supervisor
-            .send(Supervise {
-                id: "callback:test".into(),
-                kind: "callback",
-                factory: Arc::new(move |guard| {
-                    factory_slot.set(WebhookActor::new(factory_config.clone(), guard).start());
-                }),
-            })
-            .await
-            .unwrap();
-        (slot.get().unwrap(), config)
+        let factory_config = config.clone();
+        let addr = supervised(telemetry, move |guard| {
+            WebhookActor::new(factory_config.clone(), guard).start()
+        })
+        .await;
+        (addr, config)
     }
 
     #[actix_rt::test]

@@ -406,34 +406,10 @@ impl Drop for NatsSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::supervisor::{RestartPolicy, Slot, Supervise, Supervisor};
-    use crate::actors::Fatal;
-    use crate::config::Source;
-    use crate::error::ErrorKind;
-    use crate::event::{new_event_id, now_timestamp, PollFailedEvent};
-
-    struct Escalations;
-    impl Actor for Escalations {
-        type Context = Context<Self>;
-    }
-    impl Handler<Fatal> for Escalations {
-        type Result = ();
-        fn handle(&mut self, msg: Fatal, _: &mut Context<Self>) {
-            panic!("unexpected escalation: {}", msg.reason);
-        }
-    }
+    use crate::actors::test_support::{failed_event, supervised};
 
     fn event(queue: usize) -> Event {
-        Event::PollFailed(PollFailedEvent {
-            id: new_event_id(),
-            timestamp: now_timestamp(),
-            queue_id: format!("7a1c0000-0000-4000-8000-{queue:012x}"),
-            queue_name: None,
-            source: Source::GuestPosition,
-            error: ErrorKind::Timeout,
-            detail: "test".into(),
-            attempts: 1,
-        })
+        failed_event(queue)
     }
 
     async fn start(url: &str, limits: NatsLimits, telemetry: &Telemetry) -> Addr<NatsSink> {
@@ -446,25 +422,10 @@ mod tests {
             limits,
             telemetry: telemetry.clone(),
         });
-        let supervisor = Supervisor::new(
-            RestartPolicy::default(),
-            telemetry.clone(),
-            Escalations.start().recipient(),
-        )
-        .start();
-        let slot: Slot<Addr<NatsSink>> = Slot::default();
-        let factory_slot = slot.clone();
-        supervisor
-            .send(Supervise {
-                id: "callback:nats".into(),
-                kind: "callback",
-                factory: Arc::new(move |guard| {
-                    factory_slot.set(NatsSink::new(config.clone(), guard).start());
-                }),
-            })
-            .await
-            .unwrap();
-        slot.get().unwrap()
+        supervised(telemetry, move |guard| {
+            NatsSink::new(config.clone(), guard).start()
+        })
+        .await
     }
 
     /// CPU time of this process so far (user + system), from /proc.

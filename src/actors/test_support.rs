@@ -1,0 +1,67 @@
+//! Test helpers shared by the actors' unit tests: a supervised start and a
+//! ready-made event.
+
+use actix::prelude::*;
+
+use super::supervisor::{ExitGuard, RestartPolicy, Slot, Supervise, Supervisor};
+use super::Fatal;
+use crate::config::Source;
+use crate::error::ErrorKind;
+use crate::event::{new_event_id, now_timestamp, Event, PollFailedEvent};
+use crate::telemetry::Telemetry;
+
+/// Fails the test on any escalation.
+struct Escalations;
+
+impl Actor for Escalations {
+    type Context = Context<Self>;
+}
+
+impl Handler<Fatal> for Escalations {
+    type Result = ();
+    fn handle(&mut self, msg: Fatal, _: &mut Context<Self>) {
+        panic!("unexpected escalation: {}", msg.reason);
+    }
+}
+
+/// Starts an actor under a fresh supervisor (as the runtime does) and
+/// returns its first incarnation's address.
+pub(crate) async fn supervised<A>(
+    telemetry: &Telemetry,
+    start: impl Fn(ExitGuard) -> Addr<A> + Send + Sync + 'static,
+) -> Addr<A>
+where
+    A: Actor,
+{
+    let supervisor = Supervisor::new(
+        RestartPolicy::default(),
+        telemetry.clone(),
+        Escalations.start().recipient(),
+    )
+    .start();
+    let slot: Slot<Addr<A>> = Slot::default();
+    let factory_slot = slot.clone();
+    supervisor
+        .send(Supervise {
+            id: "callback:test".into(),
+            kind: "callback",
+            factory: std::sync::Arc::new(move |guard| factory_slot.set(start(guard))),
+        })
+        .await
+        .expect("the supervisor runs");
+    slot.get().expect("started")
+}
+
+/// A `poll_failed` event of queue number `queue`.
+pub(crate) fn failed_event(queue: usize) -> Event {
+    Event::PollFailed(PollFailedEvent {
+        id: new_event_id(),
+        timestamp: now_timestamp(),
+        queue_id: format!("7a1c0000-0000-4000-8000-{queue:012x}"),
+        queue_name: None,
+        source: Source::GuestPosition,
+        error: ErrorKind::Timeout,
+        detail: "test".into(),
+        attempts: 1,
+    })
+}
