@@ -4,11 +4,11 @@
 //! polling or the other callbacks, and memory stays bounded.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use super::outbox::Throttled;
 use super::sink::Flush;
 use super::supervisor::{ExitGuard, Slot};
 use crate::event::Event;
@@ -32,8 +32,7 @@ pub struct Subscriber {
 struct SubState {
     sub: Arc<Subscriber>,
     in_flight: usize,
-    unlogged_drops: u64,
-    last_drop_log: Option<Instant>,
+    drops: Throttled,
 }
 
 /// Wait until every delivery so far has been handled, then flush the sinks.
@@ -59,8 +58,7 @@ impl CallbackActor {
                 .map(|sub| SubState {
                     sub: sub.clone(),
                     in_flight: 0,
-                    unlogged_drops: 0,
-                    last_drop_log: None,
+                    drops: Throttled::default(),
                 })
                 .collect(),
             telemetry,
@@ -73,19 +71,8 @@ impl CallbackActor {
     fn drop_event(&mut self, index: usize, why: &str) {
         let state = &mut self.subs[index];
         self.telemetry.dropped(&state.sub.name);
-        state.unlogged_drops += 1;
-        let now = Instant::now();
-        if state
-            .last_drop_log
-            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10))
-        {
-            log::warn!(
-                "callback {}: dropped {} event(s): {why}",
-                state.sub.name,
-                state.unlogged_drops
-            );
-            state.unlogged_drops = 0;
-            state.last_drop_log = Some(now);
+        if let Some(n) = state.drops.note(1) {
+            log::warn!("callback {}: dropped {n} event(s): {why}", state.sub.name);
         }
     }
 

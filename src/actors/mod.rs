@@ -12,6 +12,7 @@
 pub mod batcher;
 pub mod callback;
 pub mod metrics;
+pub(crate) mod outbox;
 pub mod poller;
 pub mod sink;
 pub mod supervisor;

@@ -1,10 +1,9 @@
 //! SinkActor: runs one blocking built-in callback on its own arbiter thread,
 //! so a slow disk or terminal never delays polling or other callbacks.
 
-use std::time::{Duration, Instant};
-
 use actix::prelude::*;
 
+use super::outbox::Throttled;
 use super::supervisor::ExitGuard;
 use crate::callbacks::EventSink;
 use crate::event::Event;
@@ -18,7 +17,7 @@ pub struct Flush;
 pub struct SinkActor {
     name: String,
     sink: Box<dyn EventSink>,
-    last_error_log: Option<Instant>,
+    errors: Throttled,
     _guard: ExitGuard,
 }
 
@@ -28,20 +27,18 @@ impl SinkActor {
         SinkActor {
             name,
             sink,
-            last_error_log: None,
+            errors: Throttled::default(),
             _guard: guard,
         }
     }
 
     fn report(&mut self, what: &str, error: std::io::Error) {
         // At most one line per 10 s per sink: a full disk must not flood the log.
-        let now = Instant::now();
-        if self
-            .last_error_log
-            .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10))
-        {
-            self.last_error_log = Some(now);
-            log::error!("callback {}: {what} failed: {error}", self.name);
+        if let Some(n) = self.errors.note(1) {
+            log::error!(
+                "callback {}: {what} failed ({n} time(s)): {error}",
+                self.name
+            );
         }
     }
 }

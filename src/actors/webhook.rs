@@ -23,7 +23,6 @@
 //! metrics name the endpoint `webhook:<host>`.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -33,9 +32,9 @@ use actix::prelude::*;
 use actix_web::web::Bytes;
 use awc::http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use awc::http::Uri;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::outbox::{flush_within, Outbox, Throttled};
 use super::sink::Flush;
 use super::supervisor::ExitGuard;
 use crate::backoff::ExponentialBackoff;
@@ -48,8 +47,6 @@ use crate::telemetry::Telemetry;
 
 /// Largest response body read (and discarded) from a receiver.
 const MAX_RESPONSE_BODY: usize = 64 * 1024;
-/// At most one log line per this period for drops, and one for failures.
-const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Bounds of one webhook endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,35 +135,11 @@ struct Delivery {
     paused_until: Cell<Option<Instant>>,
 }
 
-/// Rate-limited logging of a counted condition.
-#[derive(Default)]
-struct Throttled {
-    unlogged: u64,
-    last: Option<std::time::Instant>,
-}
-
-impl Throttled {
-    /// Counts one occurrence; returns how many to report now, if it is time.
-    fn note(&mut self) -> Option<u64> {
-        self.unlogged += 1;
-        let now = std::time::Instant::now();
-        if self.last.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
-            self.last = Some(now);
-            Some(std::mem::take(&mut self.unlogged))
-        } else {
-            None
-        }
-    }
-}
-
 /// The webhook actor of one endpoint.
 pub struct WebhookActor {
     delivery: Rc<Delivery>,
-    queue: VecDeque<Pending>,
-    in_flight: usize,
-    drops: Throttled,
+    outbox: Outbox<Pending>,
     failures: Throttled,
-    idle_waiters: Vec<oneshot::Sender<()>>,
     _guard: ExitGuard,
 }
 
@@ -188,17 +161,15 @@ impl WebhookActor {
                 concat!("queuewatch/", env!("CARGO_PKG_VERSION")),
             ))
             .finish();
+        let outbox = Outbox::new(&config.name, &config.telemetry, config.limits.capacity);
         WebhookActor {
             delivery: Rc::new(Delivery {
                 config,
                 client,
                 paused_until: Cell::new(None),
             }),
-            queue: VecDeque::new(),
-            in_flight: 0,
-            drops: Throttled::default(),
+            outbox,
             failures: Throttled::default(),
-            idle_waiters: Vec::new(),
             _guard: guard,
         }
     }
@@ -211,38 +182,19 @@ impl WebhookActor {
         self.config().gone.load(Ordering::Relaxed)
     }
 
-    fn drop_events(&mut self, count: u64, why: &str) {
-        if count == 0 {
-            return;
-        }
-        for _ in 0..count {
-            self.config().telemetry.dropped(&self.config().name);
-        }
-        self.drops.unlogged += count - 1;
-        if let Some(n) = self.drops.note() {
-            log::warn!(
-                "callback {}: dropped {n} event(s): {why}",
-                self.config().name
-            );
-        }
-    }
-
     /// Starts deliveries while there is room.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        while self.in_flight < self.config().limits.concurrency.max(1) {
-            let Some(item) = self.queue.pop_front() else {
-                break;
-            };
-            self.in_flight += 1;
+        let concurrency = self.config().limits.concurrency;
+        while let Some(item) = self.outbox.next(concurrency) {
             let delivery = self.delivery.clone();
             ctx.spawn(
                 deliver(delivery, item)
                     .into_actor(self)
                     .map(|outcome, act, ctx| {
-                        act.in_flight -= 1;
+                        act.outbox.done();
                         act.finished(outcome);
                         act.pump(ctx);
-                        act.wake_if_idle();
+                        act.outbox.wake_if_idle();
                     }),
             );
         }
@@ -254,7 +206,7 @@ impl WebhookActor {
             Outcome::Delivered => {}
             Outcome::Rejected(status) => {
                 self.config().telemetry.dropped(&name);
-                if let Some(n) = self.failures.note() {
+                if let Some(n) = self.failures.note(1) {
                     log::warn!(
                         "callback {name}: {n} event(s) refused by the receiver (last: {status}); not retried"
                     );
@@ -262,7 +214,7 @@ impl WebhookActor {
             }
             Outcome::GaveUp(why) => {
                 self.config().telemetry.dropped(&name);
-                if let Some(n) = self.failures.note() {
+                if let Some(n) = self.failures.note(1) {
                     log::warn!("callback {name}: {n} event(s) not delivered (last: {why})");
                 }
             }
@@ -274,21 +226,8 @@ impl WebhookActor {
                          later events are dropped until queuewatch restarts"
                     );
                 }
-                let queued = self.queue.len() as u64;
-                self.queue.clear();
-                self.drop_events(queued, "the endpoint is disabled (410 Gone)");
-            }
-        }
-    }
-
-    fn is_idle(&self) -> bool {
-        self.queue.is_empty() && self.in_flight == 0
-    }
-
-    fn wake_if_idle(&mut self) {
-        if self.is_idle() {
-            for waiter in self.idle_waiters.drain(..) {
-                let _ = waiter.send(());
+                self.outbox
+                    .drop_queued("the endpoint is disabled (410 Gone)");
             }
         }
     }
@@ -303,17 +242,16 @@ impl Handler<Event> for WebhookActor {
 
     fn handle(&mut self, event: Event, ctx: &mut Context<Self>) {
         if self.is_gone() {
-            self.drop_events(1, "the endpoint is disabled (410 Gone)");
+            self.outbox
+                .drop_events(1, "the endpoint is disabled (410 Gone)");
             return;
         }
-        if self.queue.len() >= self.config().limits.capacity {
-            self.drop_events(1, "queue full (the endpoint is slow or down)");
-            return;
-        }
-        self.queue.push_back(Pending {
+        let pending = Pending {
             id: event.id().to_owned(),
             body: Bytes::from(event.to_json()),
-        });
+        };
+        self.outbox
+            .offer(pending, "queue full (the endpoint is slow or down)");
         self.pump(ctx);
     }
 }
@@ -322,38 +260,8 @@ impl Handler<Flush> for WebhookActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
-        if self.is_idle() {
-            return Box::pin(actix::fut::ready(()));
-        }
-        let (tx, rx) = oneshot::channel();
-        self.idle_waiters.push(tx);
         let grace = self.config().limits.flush_grace;
-        Box::pin(
-            async move { tokio::time::timeout(grace, rx).await.is_err() }
-                .into_actor(self)
-                .map(move |timed_out, act, _| {
-                    if timed_out {
-                        log::warn!(
-                            "callback {}: {} event(s) still undelivered after the {grace:?} shutdown grace",
-                            act.config().name,
-                            act.queue.len() + act.in_flight
-                        );
-                    }
-                }),
-        )
-    }
-}
-
-impl Drop for WebhookActor {
-    fn drop(&mut self) {
-        let lost = self.queue.len() + self.in_flight;
-        if lost > 0 {
-            let name = &self.delivery.config.name;
-            for _ in 0..lost {
-                self.delivery.config.telemetry.dropped(name);
-            }
-            log::warn!("callback {name}: {lost} undelivered event(s) lost as the webhook stopped");
-        }
+        flush_within(self, grace, |act| &mut act.outbox)
     }
 }
 

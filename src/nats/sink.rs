@@ -20,7 +20,6 @@
 //! - `Flush` (shutdown) waits, at most [`NatsLimits::flush_grace`], until
 //!   nothing is queued or in flight; what is left then is counted as dropped.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,16 +28,13 @@ use actix_web::web::Bytes;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, stream};
-use tokio::sync::oneshot;
 
+use crate::actors::outbox::{flush_within, Outbox, Throttled};
 use crate::actors::sink::Flush;
 use crate::actors::supervisor::ExitGuard;
 use crate::backoff::ExponentialBackoff;
 use crate::event::Event;
 use crate::telemetry::Telemetry;
-
-/// At most one log line per this period for drops, and one for failures.
-const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Bounds of one `nats` callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,61 +122,23 @@ enum Outcome {
     Refused(String),
 }
 
-/// Rate-limited logging of a counted condition.
-#[derive(Default)]
-struct Throttled {
-    unlogged: u64,
-    last: Option<std::time::Instant>,
-}
-
-impl Throttled {
-    /// Counts `n` occurrences; returns how many to report now, if it is time.
-    fn note(&mut self, n: u64) -> Option<u64> {
-        self.unlogged += n;
-        let now = std::time::Instant::now();
-        if self.last.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
-            self.last = Some(now);
-            Some(std::mem::take(&mut self.unlogged))
-        } else {
-            None
-        }
-    }
-}
-
 /// The actor of one `nats` callback.
 pub(crate) struct NatsSink {
     config: Arc<NatsConfig>,
     /// Set once connected and the stream is there.
     js: Option<jetstream::Context>,
-    queue: VecDeque<Pending>,
-    in_flight: usize,
-    drops: Throttled,
-    idle_waiters: Vec<oneshot::Sender<()>>,
+    outbox: Outbox<Pending>,
     _guard: ExitGuard,
 }
 
 impl NatsSink {
     pub(crate) fn new(config: Arc<NatsConfig>, guard: ExitGuard) -> Self {
+        let outbox = Outbox::new(&config.name, &config.telemetry, config.limits.capacity);
         NatsSink {
             config,
             js: None,
-            queue: VecDeque::new(),
-            in_flight: 0,
-            drops: Throttled::default(),
-            idle_waiters: Vec::new(),
+            outbox,
             _guard: guard,
-        }
-    }
-
-    fn drop_events(&mut self, count: u64, why: &str) {
-        if count == 0 {
-            return;
-        }
-        for _ in 0..count {
-            self.config.telemetry.dropped(&self.config.name);
-        }
-        if let Some(n) = self.drops.note(count) {
-            log::warn!("callback {}: dropped {n} event(s): {why}", self.config.name);
         }
     }
 
@@ -189,36 +147,20 @@ impl NatsSink {
         let Some(js) = &self.js else {
             return;
         };
-        while self.in_flight < self.config.limits.concurrency.max(1) {
-            let Some(item) = self.queue.pop_front() else {
-                break;
-            };
-            self.in_flight += 1;
+        while let Some(item) = self.outbox.next(self.config.limits.concurrency) {
             ctx.spawn(
                 publish(js.clone(), self.config.clone(), item)
                     .into_actor(self)
                     .map(|outcome, act, ctx| {
-                        act.in_flight -= 1;
+                        act.outbox.done();
                         // Deliveries are counted by the fan-out; drops here.
                         if let Outcome::Refused(why) = outcome {
-                            act.drop_events(1, &why);
+                            act.outbox.drop_events(1, &why);
                         }
                         act.pump(ctx);
-                        act.wake_if_idle();
+                        act.outbox.wake_if_idle();
                     }),
             );
-        }
-    }
-
-    fn is_idle(&self) -> bool {
-        self.queue.is_empty() && self.in_flight == 0
-    }
-
-    fn wake_if_idle(&mut self) {
-        if self.is_idle() {
-            for waiter in self.idle_waiters.drain(..) {
-                let _ = waiter.send(());
-            }
         }
     }
 }
@@ -351,15 +293,13 @@ impl Handler<Event> for NatsSink {
     type Result = ();
 
     fn handle(&mut self, event: Event, ctx: &mut Context<Self>) {
-        if self.queue.len() >= self.config.limits.capacity {
-            self.drop_events(1, "buffer full (NATS is slow or unreachable)");
-            return;
-        }
-        self.queue.push_back(Pending {
+        let pending = Pending {
             subject: format!("{}.{}", self.config.subject, event.queue_id()),
             id: event.id().to_owned(),
             body: Bytes::from(event.to_json()),
-        });
+        };
+        self.outbox
+            .offer(pending, "buffer full (NATS is slow or unreachable)");
         self.pump(ctx);
     }
 }
@@ -368,38 +308,8 @@ impl Handler<Flush> for NatsSink {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
-        if self.is_idle() {
-            return Box::pin(actix::fut::ready(()));
-        }
-        let (tx, rx) = oneshot::channel();
-        self.idle_waiters.push(tx);
         let grace = self.config.limits.flush_grace;
-        Box::pin(
-            async move { tokio::time::timeout(grace, rx).await.is_err() }
-                .into_actor(self)
-                .map(move |timed_out, act, _| {
-                    if timed_out {
-                        log::warn!(
-                            "callback {}: {} event(s) still unpublished after the {grace:?} shutdown grace",
-                            act.config.name,
-                            act.queue.len() + act.in_flight
-                        );
-                    }
-                }),
-        )
-    }
-}
-
-impl Drop for NatsSink {
-    fn drop(&mut self) {
-        let lost = self.queue.len() + self.in_flight;
-        if lost > 0 {
-            let name = &self.config.name;
-            for _ in 0..lost {
-                self.config.telemetry.dropped(name);
-            }
-            log::warn!("callback {name}: {lost} unpublished event(s) lost as the callback stopped");
-        }
+        flush_within(self, grace, |act| &mut act.outbox)
     }
 }
 
