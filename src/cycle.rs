@@ -1,5 +1,10 @@
 //! One poll cycle of one queue: token, rate slot, request, and retries as
 //! the [`RetryPolicy`] decides, until a sample or a final failure.
+//!
+//! A cycle never waits past its deadline (the queue's next tick) for the
+//! rate budget: a `Retry-After` pause or a full budget beyond it ends the
+//! cycle at once with `rate_limited`, without a request. A clean stop
+//! (the limiter closed) ends a cycle that is only waiting with `cancelled`.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -7,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
+use tokio::time::Instant;
 
 use crate::actors::batcher::{ObservationsBatcher, Observe};
 use crate::actors::supervisor::Slot;
@@ -14,7 +20,7 @@ use crate::actors::token::{GetToken, Invalidate, Lease, TokenActor};
 use crate::config::Source;
 use crate::error::{ErrorKind, PollError};
 use crate::genesys::{ClientOptions, GenesysClient, Outcome, Sample, TokenError};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{Deadline, Denied, RateLimiter};
 use crate::retry::{Decision, RetryPolicy};
 use crate::telemetry::Telemetry;
 
@@ -45,9 +51,11 @@ pub(crate) struct CycleResult {
     pub latency: Option<Duration>,
 }
 
+/// Runs one cycle; `deadline` is the queue's next tick.
 pub(crate) async fn run_cycle(
     cx: Rc<CycleContext>,
     progress: Rc<Progress>,
+    deadline: Option<Deadline>,
     mut rng: fastrand::Rng,
 ) -> CycleResult {
     let mut retries = 0;
@@ -73,7 +81,7 @@ pub(crate) async fn run_cycle(
                 None,
             ),
             Ok(lease) => {
-                let outcome = fetch(&cx, &lease).await;
+                let outcome = fetch(&cx, &lease, deadline).await;
                 cx.limiter.observe(&outcome.rate);
                 latency = Some(outcome.latency);
                 match outcome.result {
@@ -87,7 +95,9 @@ pub(crate) async fn run_cycle(
                 }
             }
         };
-        if error.kind == ErrorKind::RateLimited {
+        // Only a server's answer pauses the token; our own budget's
+        // refusal (no status) just reports the pause already in force.
+        if error.kind == ErrorKind::RateLimited && error.status.is_some() {
             progress.rate_limited.set(progress.rate_limited.get() + 1);
             cx.telemetry.rate_limited();
             if error.status == Some(429) {
@@ -95,10 +105,26 @@ pub(crate) async fn run_cycle(
             }
             if let Some(after) = error.retry_after {
                 // The limit is per token: every poller on it waits.
-                cx.limiter.pause_until(tokio::time::Instant::now() + after);
+                if let Some(until) = Instant::now().checked_add(after) {
+                    cx.limiter.pause_until(until);
+                }
+                cx.telemetry.set_budget(&cx.limiter);
             }
         }
-        match cx.retry.decide(&error, retries, refetched, &mut rng) {
+        let decision = cx.retry.decide(&error, retries, refetched, &mut rng);
+        let decision = match decision {
+            // Waiting out a rate limit past the next tick would be silent:
+            // end now; the next tick reports the pause again.
+            Decision::Retry(delay)
+                if error.kind == ErrorKind::RateLimited
+                    && deadline
+                        .is_some_and(|d| Instant::now() + delay >= cx.limiter.resolve(d)) =>
+            {
+                Decision::GiveUp
+            }
+            other => other,
+        };
+        match decision {
             Decision::GiveUp => {
                 return CycleResult {
                     result: Err(error),
@@ -120,7 +146,19 @@ pub(crate) async fn run_cycle(
                     "queue {}: {error}; retry {retries} in {delay:?}",
                     cx.queue_id
                 );
-                tokio::time::sleep(delay).await;
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    // A clean stop: a cycle between attempts sent nothing.
+                    () = cx.limiter.closed() => {
+                        return CycleResult {
+                            result: Err(PollError::new(
+                                ErrorKind::Cancelled,
+                                "shutdown: the cycle was waiting to retry",
+                            )),
+                            latency,
+                        };
+                    }
+                }
             }
         }
     }
@@ -141,8 +179,8 @@ async fn token(cx: &CycleContext) -> Result<Lease, TokenError> {
 }
 
 /// One request for this queue, after waiting for a slot in the token's
-/// budget (the batcher reserves one slot per batch for `observations`).
-async fn fetch(cx: &CycleContext, lease: &Lease) -> Outcome<Sample> {
+/// budget (the batcher takes one slot per batch for `observations`).
+async fn fetch(cx: &CycleContext, lease: &Lease, deadline: Option<Deadline>) -> Outcome<Sample> {
     if cx.source == Source::Observations {
         let Some(batcher) = cx.batcher.get() else {
             return unavailable("the observations batcher is restarting");
@@ -150,20 +188,41 @@ async fn fetch(cx: &CycleContext, lease: &Lease) -> Outcome<Sample> {
         let observe = Observe {
             queue_id: cx.queue_id.clone(),
             token: lease.token.clone(),
+            deadline,
         };
         return batcher
             .send(observe)
             .await
             .unwrap_or_else(|_| unavailable("the observations batcher is restarting"));
     }
-    let slot = cx.limiter.reserve();
+    let acquired = cx.limiter.acquire(deadline).await;
     cx.telemetry.set_budget(&cx.limiter);
-    tokio::time::sleep_until(slot).await;
+    if let Err(denied) = acquired {
+        return Outcome {
+            result: Err(denied_error(denied)),
+            rate: Default::default(),
+            latency: Duration::ZERO,
+        };
+    }
     let client = GenesysClient::for_thread(&cx.options);
     let id = &*cx.queue_id;
     match cx.source {
         Source::EstimatedWaitTime => client.estimated_wait(&lease.token, id).await,
         _ => client.queue_position(&lease.token, id).await,
+    }
+}
+
+/// The failure of a cycle the budget refused: `rate_limited` (with the
+/// time left as its `retry_after`, but no status: nothing was sent) or
+/// `cancelled` at a clean stop.
+pub(crate) fn denied_error(denied: Denied) -> PollError {
+    let now = Instant::now();
+    match denied {
+        Denied::Paused { until } => PollError::new(ErrorKind::RateLimited, denied.to_string())
+            .with_retry_after(Some(until.saturating_duration_since(now))),
+        Denied::NoSlot { slot } => PollError::new(ErrorKind::RateLimited, denied.to_string())
+            .with_retry_after(Some(slot.saturating_duration_since(now))),
+        Denied::Closed => PollError::new(ErrorKind::Cancelled, denied.to_string()),
     }
 }
 

@@ -36,6 +36,8 @@ struct Inner {
     rate_budget: Gauge,
     rate_budget_used: Gauge,
     interval_stretch: Gauge<f64, std::sync::atomic::AtomicU64>,
+    rate_budget_paused: Gauge<f64, std::sync::atomic::AtomicU64>,
+    rate_budget_waiting: Gauge,
     queues: Gauge,
     per_queue: std::sync::atomic::AtomicBool,
     queue_depth: Family<Labels, Gauge>,
@@ -143,6 +145,18 @@ impl Telemetry {
             "Factor every poll interval is multiplied by to fit the rate budget (1 = as configured)",
             interval_stretch.clone(),
         );
+        let rate_budget_paused = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "rate_budget_paused_seconds",
+            "Seconds left of the Retry-After pause on the token (0 = not paused); no request is sent while it lasts",
+            rate_budget_paused.clone(),
+        );
+        let rate_budget_waiting = Gauge::default();
+        registry.register(
+            "rate_budget_waiting",
+            "Requests waiting for a slot in the token's rate budget (as of the last request)",
+            rate_budget_waiting.clone(),
+        );
         let queues = Gauge::default();
         registry.register("queues", "Queues being polled", queues.clone());
         let queue_depth = Family::<Labels, Gauge>::default();
@@ -207,6 +221,8 @@ impl Telemetry {
                 rate_budget,
                 rate_budget_used,
                 interval_stretch,
+                rate_budget_paused,
+                rate_budget_waiting,
                 queues,
                 per_queue: std::sync::atomic::AtomicBool::new(true),
                 queue_depth,
@@ -320,6 +336,15 @@ impl Telemetry {
             .rate_budget_used
             .set(i64::from(limiter.used_last_minute()));
         self.inner.interval_stretch.set(limiter.stretch());
+        let paused = limiter.paused_until().map_or(0.0, |until| {
+            until
+                .saturating_duration_since(tokio::time::Instant::now())
+                .as_secs_f64()
+        });
+        self.inner.rate_budget_paused.set(paused);
+        self.inner
+            .rate_budget_waiting
+            .set(i64::try_from(limiter.waiting()).unwrap_or(i64::MAX));
     }
 
     /// Records the queue count; per-queue series stop above [`PER_QUEUE_LIMIT`].

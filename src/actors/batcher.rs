@@ -29,11 +29,14 @@ pub struct Observe {
     pub queue_id: Arc<str>,
     /// The token the poller holds.
     pub token: Secret,
+    /// The poller's next tick: the budget is not waited for past it.
+    pub deadline: Option<crate::ratelimit::Deadline>,
 }
 
 struct Pending {
     queue_id: Arc<str>,
     token: Secret,
+    deadline: Option<crate::ratelimit::Deadline>,
     reply: oneshot::Sender<Outcome<Sample>>,
 }
 
@@ -78,13 +81,29 @@ impl ObservationsBatcher {
 
     fn send(&self, batch: Vec<Pending>, ctx: &mut Context<Self>) {
         let client = GenesysClient::for_thread(&self.options);
-        let slot = self.limiter.reserve();
-        self.telemetry.set_budget(&self.limiter);
+        let (limiter, telemetry) = (self.limiter.clone(), self.telemetry.clone());
         // The newest token asked with: all pollers share one token actor.
         let token = batch.last().map(|p| p.token.clone());
+        // The batch waits no longer than its most urgent poller.
+        let deadline = batch
+            .iter()
+            .filter_map(|p| p.deadline)
+            .min_by_key(|d| d.next_tick);
         ctx.spawn(actix::fut::wrap_future(async move {
             let Some(token) = token else { return };
-            tokio::time::sleep_until(slot).await;
+            let acquired = limiter.acquire(deadline).await;
+            telemetry.set_budget(&limiter);
+            if let Err(denied) = acquired {
+                let error = crate::cycle::denied_error(denied);
+                for pending in batch {
+                    let _ = pending.reply.send(Outcome {
+                        result: Err(error.clone()),
+                        rate: Default::default(),
+                        latency: Duration::ZERO,
+                    });
+                }
+                return;
+            }
             let ids: Vec<&str> = batch.iter().map(|p| &*p.queue_id).collect();
             let outcome = client.observations(&token, &ids).await;
             let mut samples = outcome.result;
@@ -120,6 +139,7 @@ impl Handler<Observe> for ObservationsBatcher {
         self.pending.push(Pending {
             queue_id: msg.queue_id,
             token: msg.token,
+            deadline: msg.deadline,
             reply,
         });
         if self.pending.len() >= OBSERVATIONS_MAX_QUEUES {

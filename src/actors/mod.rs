@@ -30,4 +30,7 @@ use actix::Message;
 pub struct Fatal {
     /// Why, for the log and the caller.
     pub reason: String,
+    /// The error every queue's last event carries before the process exits
+    /// (`auth_failed` for rejected credentials, `cancelled` otherwise).
+    pub kind: crate::error::ErrorKind,
 }

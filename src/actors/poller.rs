@@ -79,6 +79,21 @@ pub struct PollerShared {
 #[rtype(result = "()")]
 pub struct Drain;
 
+/// Why the process is ending: the error of every queue's last event.
+#[derive(Debug, Clone)]
+pub struct Farewell {
+    /// `auth_failed` or `cancelled`.
+    pub kind: ErrorKind,
+    /// The reason, for the event's `detail`.
+    pub detail: String,
+}
+
+/// [`Drain`], then, unless the queue's last event already carried the
+/// farewell's error, one event that says why polling ends (a fatal stop).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DrainWithFarewell(pub Farewell);
+
 /// The poller actor.
 pub struct PollerActor {
     spec: Arc<PollerSpec>,
@@ -88,6 +103,10 @@ pub struct PollerActor {
     slowdown: u32,
     draining: bool,
     drain_waiters: Vec<oneshot::Sender<()>>,
+    /// Emitted once drained, at a fatal stop.
+    farewell: Option<Farewell>,
+    /// The error of the last event emitted (None: a success, or none yet).
+    last_error: Option<ErrorKind>,
     tick: Option<SpawnHandle>,
     /// When the pending tick is due.
     due: Instant,
@@ -115,6 +134,8 @@ impl PollerActor {
             slowdown: 0,
             draining: false,
             drain_waiters: Vec::new(),
+            farewell: None,
+            last_error: None,
             tick: None,
             due: Instant::now(),
             _guard: guard,
@@ -161,7 +182,19 @@ impl PollerActor {
         self.busy = true;
         let progress = Rc::new(Progress::default());
         let mut cancel = self.shared.cancel.clone();
-        let cycle = run_cycle(self.cycle.clone(), progress.clone(), fastrand::Rng::new());
+        // The next tick is already scheduled: the cycle never waits past it
+        // (nor past the tick it moves to when the stretch grows).
+        let deadline = Some(crate::ratelimit::Deadline {
+            next_tick: self.due,
+            started: Instant::now(),
+            interval: self.spec.interval,
+        });
+        let cycle = run_cycle(
+            self.cycle.clone(),
+            progress.clone(),
+            deadline,
+            fastrand::Rng::new(),
+        );
         let unfinished = Unfinished {
             spec: self.spec.clone(),
             callbacks: self.shared.callbacks.clone(),
@@ -223,6 +256,7 @@ impl PollerActor {
                 }
             }
         }
+        self.last_error = result.result.as_ref().err().map(|e| e.kind);
         let (event, report) =
             build_event(&self.spec, result, attempts, progress.rate_limited.get());
         let metrics = self.shared.metrics.get();
@@ -244,6 +278,15 @@ impl PollerActor {
     }
 
     fn drained(&mut self, ctx: &mut Context<Self>) {
+        if let Some(farewell) = self.farewell.take() {
+            if self.last_error != Some(farewell.kind) {
+                self.last_error = Some(farewell.kind);
+                emit(
+                    &self.shared.callbacks,
+                    failed_event(&self.spec, farewell.kind, farewell.detail, 0),
+                );
+            }
+        }
         for waiter in self.drain_waiters.drain(..) {
             let _ = waiter.send(());
         }
@@ -353,10 +396,8 @@ impl Actor for PollerActor {
     }
 }
 
-impl Handler<Drain> for PollerActor {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
+impl PollerActor {
+    fn drain(&mut self, ctx: &mut Context<Self>) -> ResponseFuture<()> {
         self.draining = true;
         if let Some(tick) = self.tick.take() {
             ctx.cancel_future(tick);
@@ -369,5 +410,22 @@ impl Handler<Drain> for PollerActor {
         Box::pin(async move {
             let _ = rx.await;
         })
+    }
+}
+
+impl Handler<Drain> for PollerActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
+        self.drain(ctx)
+    }
+}
+
+impl Handler<DrainWithFarewell> for PollerActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: DrainWithFarewell, ctx: &mut Context<Self>) -> Self::Result {
+        self.farewell = Some(msg.0);
+        self.drain(ctx)
     }
 }

@@ -235,7 +235,10 @@ impl Handler<ChildExited> for Supervisor {
             );
             log::error!("supervisor: {reason}");
             self.shutting_down = true;
-            self.escalate.do_send(Fatal { reason });
+            self.escalate.do_send(Fatal {
+                reason,
+                kind: crate::error::ErrorKind::Cancelled,
+            });
             return;
         }
         let delay = policy

@@ -2,7 +2,9 @@
 //! before expiry, and is single-flight: however many pollers ask during a
 //! fetch, one token request goes out. A 401 reported by many pollers for the
 //! same token causes one refetch. Token endpoint failures back off;
-//! rejected credentials are fatal.
+//! rejected credentials are fatal. A hostile `expires_in` is tamed: capped
+//! at a year, and under a minute planned as a minute, with refetches of
+//! tokens the API keeps refusing spaced by backoff.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,14 @@ use crate::error::{ErrorKind, PollError};
 use crate::genesys::{ClientOptions, Credentials, GenesysClient, TokenError};
 use crate::secret::Secret;
 use crate::telemetry::Telemetry;
+
+/// Longest token lifetime believed (`expires_in` beyond it is capped, so no
+/// clock arithmetic can overflow on a hostile value).
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Shortest lifetime refreshes are scheduled for: a token endpoint that says
+/// `expires_in: 0` must not cause a request storm.
+pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
 /// A token handed to a poller, tagged with its generation so that a 401
 /// invalidates only the token that failed.
@@ -67,6 +77,7 @@ pub struct TokenConfig {
 struct Held {
     token: Secret,
     generation: u64,
+    fetched_at: Instant,
     expires_at: Instant,
     refresh_at: Instant,
 }
@@ -81,6 +92,9 @@ pub struct TokenActor {
     fetching: bool,
     waiters: Vec<Waiter>,
     failures: u32,
+    /// Tokens refused by the API within [`MIN_TOKEN_LIFETIME`] of being
+    /// issued, in a row: from the second on, refetches back off.
+    refused_young: u32,
     not_before: Option<Instant>,
     last_error: Option<PollError>,
     rejected: Option<String>,
@@ -99,6 +113,7 @@ impl TokenActor {
             fetching: false,
             waiters: Vec::new(),
             failures: 0,
+            refused_young: 0,
             not_before: None,
             last_error: None,
             rejected: None,
@@ -141,11 +156,12 @@ impl TokenActor {
                 self.generation += 1;
                 self.failures = 0;
                 self.not_before = None;
-                let lifetime = token.expires_in;
+                let lifetime = lifetime_for_scheduling(token.expires_in);
                 let lead = self.config.refresh_margin.min(lifetime / 2);
                 let held = Held {
                     token: token.token,
                     generation: self.generation,
+                    fetched_at: now,
                     expires_at: now + lifetime,
                     refresh_at: now + lifetime.saturating_sub(lead),
                 };
@@ -162,6 +178,7 @@ impl TokenActor {
                 self.held = None;
                 self.config.fatal.do_send(Fatal {
                     reason: format!("credentials rejected: {reason}"),
+                    kind: ErrorKind::AuthFailed,
                 });
                 Err(TokenError::Rejected(reason))
             }
@@ -197,6 +214,12 @@ impl TokenActor {
             act.start_fetch(ctx);
         }));
     }
+}
+
+/// The lifetime refreshes are planned for: `expires_in` capped at
+/// [`MAX_TOKEN_LIFETIME`] and raised to [`MIN_TOKEN_LIFETIME`].
+fn lifetime_for_scheduling(expires_in: Duration) -> Duration {
+    expires_in.clamp(MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME)
 }
 
 impl Actor for TokenActor {
@@ -245,14 +268,35 @@ impl Handler<Invalidate> for TokenActor {
     type Result = ();
 
     fn handle(&mut self, msg: Invalidate, ctx: &mut Context<Self>) {
-        if self
-            .held
-            .as_ref()
-            .is_some_and(|h| h.generation == msg.generation)
-        {
+        let Some(held) = self.held.take_if(|h| h.generation == msg.generation) else {
+            return;
+        };
+        let now = Instant::now();
+        if now.duration_since(held.fetched_at) >= MIN_TOKEN_LIFETIME {
+            self.refused_young = 0;
+        } else {
+            self.refused_young = self.refused_young.saturating_add(1);
+        }
+        // A token refused as soon as it is issued again and again (a broken
+        // token endpoint, `expires_in: 0`): space the token requests.
+        let delay = match self.refused_young {
+            0 | 1 => Duration::ZERO,
+            n => self.config.backoff.delay(n - 2, &mut self.rng),
+        };
+        if delay.is_zero() {
             log::info!("token: the API refused the current token; fetching a new one");
-            self.held = None;
             self.start_fetch(ctx);
+        } else {
+            log::warn!(
+                "token: the API refused {} new tokens in a row; next token request in {delay:?}",
+                self.refused_young
+            );
+            self.not_before = Some(now + delay);
+            self.last_error = Some(PollError::new(
+                ErrorKind::AuthFailed,
+                "new tokens are refused by the API; backing off",
+            ));
+            self.schedule_refresh(delay, ctx);
         }
     }
 }
@@ -264,5 +308,27 @@ impl Handler<TokenHeld> for TokenActor {
         self.held
             .as_ref()
             .is_some_and(|h| h.expires_at > Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_lifetimes_are_tamed() {
+        for (given, planned) in [
+            (0, 60),
+            (1, 60),
+            (300, 300),
+            (86_400, 86_400),
+            (u64::MAX, MAX_TOKEN_LIFETIME.as_secs()),
+            (i64::MAX as u64, MAX_TOKEN_LIFETIME.as_secs()),
+        ] {
+            let lifetime = lifetime_for_scheduling(Duration::from_secs(given));
+            assert_eq!(lifetime.as_secs(), planned, "expires_in {given}");
+            // No overflow at any instant this process can see.
+            let _ = Instant::now() + lifetime;
+        }
     }
 }

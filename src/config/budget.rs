@@ -38,13 +38,28 @@ pub struct Budget {
 
 impl Budget {
     pub(crate) fn compute(settings: &Settings) -> Budget {
+        Budget::of(
+            settings.poll.source,
+            settings.queues.iter().map(|q| settings.queue_interval(q)),
+            settings.genesys.rate_limit_per_minute,
+        )
+    }
+
+    /// The demand of queues polled at `intervals` from `source` against a
+    /// budget of `budget_per_minute` (an instance's own queues, in cluster
+    /// mode, or every configured queue).
+    pub(crate) fn of(
+        source: Source,
+        intervals: impl IntoIterator<Item = Duration>,
+        budget_per_minute: u32,
+    ) -> Budget {
         let mut by_interval: BTreeMap<Duration, usize> = BTreeMap::new();
-        for queue in &settings.queues {
-            *by_interval
-                .entry(settings.queue_interval(queue))
-                .or_default() += 1;
+        let mut queues = 0;
+        for interval in intervals {
+            *by_interval.entry(interval).or_default() += 1;
+            queues += 1;
         }
-        let batch = |n: usize| match settings.poll.source {
+        let batch = |n: usize| match source {
             Source::Observations => n.div_ceil(OBSERVATIONS_BATCH),
             Source::GuestPosition | Source::EstimatedWaitTime => n,
         };
@@ -53,10 +68,9 @@ impl Budget {
             .filter(|(interval, _)| !interval.is_zero())
             .map(|(interval, &n)| batch(n) as f64 * 60.0 / interval.as_secs_f64())
             .sum();
-        let budget_per_minute = settings.genesys.rate_limit_per_minute;
         let stretch = (requests_per_minute / f64::from(budget_per_minute.max(1))).max(1.0);
         Budget {
-            queues: settings.queues.len(),
+            queues,
             requests_per_minute,
             budget_per_minute,
             stretch,

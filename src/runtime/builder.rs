@@ -287,15 +287,7 @@ impl QueueWatch {
 
         let limiter = RateLimiter::new(settings.genesys.rate_limit_per_minute);
 
-        let budget = settings.budget();
-        limiter.set_demand(budget.requests_per_minute);
-        if limiter.stretch() > 1.0 {
-            log::warn!(
-                "{budget}; with {:.0}% headroom every interval is stretched x{:.2}",
-                (1.0 - crate::ratelimit::HEADROOM) * 100.0,
-                limiter.stretch()
-            );
-        }
+        // The demand follows the pollers started (see `Handle::rebudget`).
         telemetry.set_budget(&limiter);
         let batcher: Slot<Addr<ObservationsBatcher>> = Slot::default();
         {
@@ -366,13 +358,13 @@ impl QueueWatch {
             cancel: cancel_tx,
             request_timeout: settings.genesys.request_timeout,
             settings: Mutex::new(settings.clone()),
+            stretch_logged: Mutex::new(1.0),
             cluster: Mutex::new(None),
         });
         let handle = Handle { inner };
         match &settings.cluster {
             // Only the queues whose leases this instance gains are polled.
             Some(cluster) => {
-                handle.inner.shared.limiter.set_demand(0.0);
                 let manager =
                     crate::nats::cluster::Cluster::start(handle.clone(), cluster, &tls_roots)
                         .await
@@ -387,6 +379,7 @@ impl QueueWatch {
                 for spec in poller_specs(&settings) {
                     handle.start_poller(spec);
                 }
+                handle.rebudget();
             }
         }
         if let Some(bind) = settings.http.bind {

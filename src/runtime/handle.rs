@@ -12,11 +12,13 @@ use crate::actors::callback::{CallbackActor, FlushAll};
 use crate::actors::metrics::{
     GetQueue, ListQueues, MetricsActor, QueueDetail, QueueSummary, Track,
 };
-use crate::actors::poller::{Drain, PollerActor, PollerShared, PollerSpec};
+use crate::actors::poller::{
+    Drain, DrainWithFarewell, Farewell, PollerActor, PollerShared, PollerSpec,
+};
 use crate::actors::supervisor::{ShutdownSupervisor, Slot, Supervise, Supervisor};
 use crate::actors::token::TokenHeld;
 use crate::actors::Fatal;
-use crate::config::Settings;
+use crate::config::{Budget, Settings};
 use crate::simulator::Simulator;
 use crate::telemetry::Telemetry;
 
@@ -35,10 +37,12 @@ pub(crate) struct Inner {
     pub shared: PollerShared,
     pub telemetry: Telemetry,
     pub simulator: Option<Simulator>,
-    pub fatal: watch::Receiver<Option<String>>,
+    pub fatal: watch::Receiver<Option<Fatal>>,
     pub cancel: watch::Sender<bool>,
     pub request_timeout: Duration,
     pub settings: Mutex<Settings>,
+    /// The interval stretch last logged (see [`Handle::rebudget`]).
+    pub stretch_logged: Mutex<f64>,
     /// The lease manager, in cluster mode.
     pub cluster: Mutex<Option<crate::nats::cluster::Cluster>>,
 }
@@ -83,6 +87,53 @@ impl Handle {
         let mut pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
         pollers.insert(id, running);
         self.inner.telemetry.set_queues(pollers.len());
+    }
+
+    /// Sets the rate demand to what the pollers running now need (in
+    /// cluster mode: the queues this instance owns), and logs the interval
+    /// stretch when it changed. Call after every change of the poller set.
+    pub(crate) fn rebudget(&self) {
+        let (source, per_minute) = {
+            let settings = self
+                .inner
+                .settings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            (settings.poll.source, settings.genesys.rate_limit_per_minute)
+        };
+        let budget = {
+            let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
+            Budget::of(
+                source,
+                pollers.values().map(|p| p.spec.interval),
+                per_minute,
+            )
+        };
+        let limiter = &self.inner.shared.limiter;
+        limiter.set_demand(budget.requests_per_minute);
+        self.inner.telemetry.set_budget(limiter);
+        let stretch = limiter.stretch();
+        let mut logged = self
+            .inner
+            .stretch_logged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if (stretch - *logged).abs() <= 0.005 * *logged {
+            return;
+        }
+        let headroom = (1.0 - crate::ratelimit::HEADROOM) * 100.0;
+        if stretch > 1.0 {
+            log::warn!(
+                "rate budget: {budget}; with {headroom:.0}% headroom every interval is stretched x{stretch:.2} (was x{:.2})",
+                *logged
+            );
+        } else {
+            log::info!(
+                "rate budget: {budget}; intervals as configured (was stretched x{:.2})",
+                *logged
+            );
+        }
+        *logged = stretch;
     }
 
     /// Every queue's current state, sorted by id.
@@ -149,7 +200,7 @@ impl Handle {
     pub async fn fatal(&self) -> String {
         let mut fatal = self.inner.fatal.clone();
         let reason = match fatal.wait_for(Option::is_some).await {
-            Ok(reason) => reason.clone(),
+            Ok(fatal) => fatal.as_ref().map(|f| f.reason.clone()),
             Err(_) => None,
         };
         match reason {
@@ -158,9 +209,15 @@ impl Handle {
         }
     }
 
-    /// Stops cleanly: no new cycles; a cycle in flight gets up to
+    /// Stops cleanly: no new cycles; a cycle only waiting for the rate
+    /// budget ends at once, one with a request in flight gets up to
     /// `request_timeout` to finish, then ends with a `cancelled` event;
     /// then every callback is flushed.
+    ///
+    /// After something fatal ([`Handle::fatal`]), every queue's last event
+    /// says why: `auth_failed` when the credentials were rejected,
+    /// `cancelled` when the supervisor gave up; one per queue, delivered
+    /// before the callbacks are flushed.
     pub async fn shutdown(&self) {
         // Cluster mode: take no more queues; release the leases once drained.
         let cluster = self
@@ -173,11 +230,27 @@ impl Handle {
             cluster.freeze().await;
         }
         let _ = self.inner.supervisor.send(ShutdownSupervisor).await;
+        // Cycles only waiting for a budget slot (or to retry) end at once
+        // with `cancelled`; only requests on the wire get the grace below.
+        self.inner.shared.limiter.close();
         let pollers: Vec<Addr<PollerActor>> = {
             let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
             pollers.values().filter_map(|p| p.slot.get()).collect()
         };
-        let mut drained = Box::pin(join_all(pollers.iter().map(|p| p.send(Drain))));
+        let farewell = self.inner.fatal.borrow().clone().map(|fatal| Farewell {
+            kind: fatal.kind,
+            detail: fatal.reason,
+        });
+        let mut drained = Box::pin(join_all(pollers.iter().map(|p| {
+            let p = p.clone();
+            let farewell = farewell.clone();
+            async move {
+                match farewell {
+                    Some(farewell) => p.send(DrainWithFarewell(farewell)).await,
+                    None => p.send(Drain).await,
+                }
+            }
+        })));
         if tokio::time::timeout(self.inner.request_timeout, &mut drained)
             .await
             .is_err()
@@ -230,11 +303,11 @@ impl Readiness {
 
 /// Receives [`Fatal`] and publishes it to [`Handle::fatal`].
 pub(crate) struct Sentinel {
-    fatal: watch::Sender<Option<String>>,
+    fatal: watch::Sender<Option<Fatal>>,
 }
 
 impl Sentinel {
-    pub(crate) fn new(fatal: watch::Sender<Option<String>>) -> Self {
+    pub(crate) fn new(fatal: watch::Sender<Option<Fatal>>) -> Self {
         Sentinel { fatal }
     }
 }
@@ -249,7 +322,7 @@ impl Handler<Fatal> for Sentinel {
     fn handle(&mut self, msg: Fatal, _: &mut Context<Self>) {
         self.fatal.send_if_modified(|current| {
             if current.is_none() {
-                *current = Some(msg.reason);
+                *current = Some(msg);
                 true
             } else {
                 false

@@ -14,4 +14,6 @@ pub use reload::ReloadSummary;
 #[cfg(test)]
 mod budget_tests;
 #[cfg(test)]
+mod pressure_tests;
+#[cfg(test)]
 mod tests;

@@ -261,11 +261,18 @@ async fn retry_after_pauses_every_poller_on_the_token() {
         first_after >= Duration::from_millis(1950),
         "a request {first_after:?} after a 2 s Retry-After"
     );
-    // The limited queue's cycle retried and succeeded.
-    let retried = events
+    // The pause reaches past the next tick (250 ms): the 429'd cycle ended
+    // at once with `rate_limited`, and the queue was polled after the pause.
+    let limited_at = events
         .iter()
-        .find(|e| e.queue_id() == queues[0] && matches!(e, Event::Poll(p) if p.attempts > 1));
-    assert!(retried.is_some(), "the 429'd cycle succeeded on a retry");
+        .position(|e| e.queue_id() == queues[0] && e.error() == Some(ErrorKind::RateLimited))
+        .expect("the 429 reported");
+    assert!(
+        events[limited_at + 1..]
+            .iter()
+            .any(|e| e.queue_id() == queues[0] && e.error().is_none()),
+        "polled again after the pause"
+    );
     run.handle.shutdown().await;
 }
 
@@ -273,16 +280,35 @@ async fn retry_after_pauses_every_poller_on_the_token() {
 async fn token_is_refreshed_before_expiry() {
     let queues = ids(3);
     let mut sim = SimulatorConfig::with_queues(queues.clone());
-    sim.token_lifetime = Duration::from_secs(2);
+    // The shortest lifetime planned as given (shorter ones count as 60 s).
+    sim.token_lifetime = Duration::from_secs(60);
     let mut run = start(QueueWatch::new(settings(&queues, 200)).simulator(sim)).await;
-    // 2 s tokens are refreshed after 1 s (half the lifetime): over ~3.5 s, at least 3 fetches.
-    let events = run.until(|seen| seen.len() >= 45).await;
+    // A 60 s token is refreshed after 30 s (half the lifetime), before it expires.
+    let simulator = run.handle.simulator().unwrap().clone();
+    let events = run.until(|_| simulator.stats().token_requests >= 2).await;
+    let first_token = simulator
+        .requests()
+        .iter()
+        .find(|r| r.path == "/oauth/token")
+        .map(|r| r.at)
+        .unwrap();
+    let second_token = simulator
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/oauth/token")
+        .nth(1)
+        .map(|r| r.at)
+        .unwrap();
+    let refreshed_after = second_token.duration_since(first_token).unwrap();
+    assert!(
+        refreshed_after < Duration::from_secs(59) && refreshed_after >= Duration::from_secs(29),
+        "refreshed after {refreshed_after:?}"
+    );
     assert!(
         events.iter().all(|e| e.error().is_none()),
         "no poll ever failed"
     );
     let sim = run.handle.simulator().unwrap();
-    assert!(sim.stats().token_requests >= 3, "{:?}", sim.stats());
     assert!(
         api(&sim.requests()).iter().all(|r| r.status == 200),
         "no request used an expired token"
@@ -470,7 +496,17 @@ async fn too_many_restarts_escalate() {
         3,
         "first run plus two restarts, then no more"
     );
+    let mut run = run;
     run.handle.shutdown().await;
+    // Every queue's last event says polling ended: one `cancelled` each.
+    let mut last: HashMap<String, Event> = HashMap::new();
+    while let Ok(e) = run.events.try_recv() {
+        last.insert(e.queue_id().to_string(), e);
+    }
+    assert_eq!(last.len(), 2, "{last:?}");
+    for event in last.values() {
+        assert_eq!(event.error(), Some(ErrorKind::Cancelled), "{event:?}");
+    }
 }
 
 #[actix_rt::test]
