@@ -82,8 +82,11 @@ impl ErrorKind {
     }
 
     /// Maps an HTTP error status to its kind (non-success statuses only).
+    /// A redirect is `invalid_response`: the Genesys API never sends one, and
+    /// it is not followed (the bearer token must not travel elsewhere).
     pub fn from_status(status: u16) -> ErrorKind {
         match status {
+            300..=399 => ErrorKind::InvalidResponse,
             401 => ErrorKind::Unauthorized,
             403 => ErrorKind::Forbidden,
             404 | 410 => ErrorKind::NotFound,
@@ -125,6 +128,13 @@ impl PollError {
         }
     }
 
+    /// Whether another attempt in the same cycle may succeed: the rule of
+    /// [`ErrorKind::is_transient`], except that a redirect (3xx) would only
+    /// repeat, so it is final.
+    pub fn is_transient(&self) -> bool {
+        self.kind.is_transient() && !self.status.is_some_and(|s| (300..=399).contains(&s))
+    }
+
     /// Adds the HTTP status.
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
@@ -135,5 +145,30 @@ impl PollError {
     pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
         self.retry_after = retry_after;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_are_invalid_and_final() {
+        for status in [300, 301, 302, 303, 304, 307, 308, 399] {
+            assert_eq!(ErrorKind::from_status(status), ErrorKind::InvalidResponse);
+            let error = PollError::new(ErrorKind::from_status(status), "x").with_status(status);
+            assert!(!error.is_transient(), "{status}");
+        }
+        // A bad 200 body is still worth another try (a proxy hiccup).
+        let body = PollError::new(ErrorKind::InvalidResponse, "x").with_status(200);
+        assert!(body.is_transient());
+        assert!(PollError::new(ErrorKind::ServerError, "x")
+            .with_status(503)
+            .is_transient());
+        assert!(!PollError::new(ErrorKind::NotFound, "x")
+            .with_status(404)
+            .is_transient());
+        assert_eq!(ErrorKind::from_status(500), ErrorKind::ServerError);
+        assert_eq!(ErrorKind::from_status(418), ErrorKind::ServerError);
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use queuewatch::config::{ConfigError, Settings};
+use queuewatch::config::{ConfigError, Settings, SHOWN_PROBLEMS};
 use queuewatch::StartError;
 
 /// Watches Genesys Cloud queues: polls position and wait time within rate
@@ -54,7 +54,7 @@ struct SimulateArgs {
     /// Serve this queue id (repeatable).
     #[arg(long = "queue")]
     queues: Vec<String>,
-    /// Also serve this many generated queue ids.
+    /// Also serve this many generated queue ids (at most 100000).
     #[arg(long, default_value_t = 0)]
     generate: usize,
     /// Per-token request limit per minute; 0 turns the limit off.
@@ -74,7 +74,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    // A client's malformed request is logged at debug, not as our error.
+    let _ = queuewatch::web::QuietClientErrors::install(logger);
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Run { config, run_for } => run(&config, run_for),
@@ -88,8 +91,11 @@ fn load(path: &std::path::Path) -> Result<Settings, ExitCode> {
         match &err {
             ConfigError::Invalid(problems) => {
                 eprintln!("{}: {} problem(s):", path.display(), problems.len());
-                for problem in problems {
+                for problem in problems.iter().take(SHOWN_PROBLEMS) {
                     eprintln!("  {problem}");
+                }
+                if problems.len() > SHOWN_PROBLEMS {
+                    eprintln!("  ... and {} more", problems.len() - SHOWN_PROBLEMS);
                 }
             }
             other => eprintln!("{other}"),
@@ -245,7 +251,17 @@ async fn stop_signal() -> &'static str {
     }
 }
 
+/// Most queue ids `simulate --generate` makes up (as many as a settings file may list).
+const MAX_GENERATE: usize = queuewatch::config::MAX_QUEUES;
+
 fn simulate(args: SimulateArgs) -> ExitCode {
+    if args.generate > MAX_GENERATE {
+        eprintln!(
+            "simulate: --generate {} is above the {MAX_GENERATE} maximum",
+            args.generate
+        );
+        return ExitCode::from(2);
+    }
     let mut ids = args.queues.clone();
     if let Some(path) = &args.config {
         match load(path) {

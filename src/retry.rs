@@ -39,7 +39,7 @@ impl RetryPolicy {
         refetched: bool,
         rng: &mut fastrand::Rng,
     ) -> Decision {
-        if !error.kind.is_transient() {
+        if !error.is_transient() {
             return Decision::GiveUp;
         }
         if error.kind == ErrorKind::Unauthorized {
@@ -93,6 +93,21 @@ mod tests {
                 Decision::GiveUp
             );
         }
+    }
+
+    #[test]
+    fn redirects_are_not_retried() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let redirect = err(ErrorKind::InvalidResponse).with_status(302);
+        assert_eq!(
+            policy().decide(&redirect, 0, false, &mut rng),
+            Decision::GiveUp
+        );
+        let garbled = err(ErrorKind::InvalidResponse);
+        assert!(matches!(
+            policy().decide(&garbled, 0, false, &mut rng),
+            Decision::Retry(_)
+        ));
     }
 
     #[test]

@@ -236,3 +236,179 @@ fn sigterm_stops_cleanly_with_a_complete_audit() {
     }
     assert!(ids.len() >= 20);
 }
+
+/// Runs the binary and returns its exit code and stderr, or `None` (after
+/// killing it) if it has not finished within `limit`.
+fn finishes_within(args: &[&str], dir: &Path, limit: Duration) -> Option<(Option<i32>, String)> {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GENESYS_CLIENT_ID")
+        .env_remove("GENESYS_CLIENT_SECRET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    match rx.recv_timeout(limit) {
+        Ok(text) => Some((child.wait().unwrap().code(), text)),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            None
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn special_settings_files_exit_2_at_once() {
+    let dir = temp_dir("fifo");
+    let fifo = dir.join("settings.yaml");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let zero = dir.join("zero.yaml");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    for file in [&fifo, &zero] {
+        for command in ["check", "run"] {
+            let path = file.to_str().unwrap();
+            let (code, stderr) =
+                finishes_within(&[command, "--config", path], &dir, Duration::from_secs(20))
+                    .unwrap_or_else(|| panic!("{command} --config {path} hung"));
+            assert_eq!(code, Some(2), "{command} {path}: {stderr}");
+            assert!(stderr.contains(path), "{command}: {stderr}");
+            assert!(stderr.contains("not a regular file"), "{command}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn simulate_generate_is_bounded() {
+    let dir = temp_dir("generate");
+    for n in ["100001", "18446744073709551615"] {
+        let (code, stderr) = finishes_within(
+            &["simulate", "--bind", "127.0.0.1:0", "--generate", n],
+            &dir,
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|| panic!("simulate --generate {n} did not stop"));
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("--generate"), "{stderr}");
+        assert!(stderr.contains("100000"), "{stderr}");
+    }
+}
+
+/// A client's malformed request gets its 400, and the log shows it at debug
+/// level, not as an error of queuewatch.
+#[cfg(unix)]
+#[test]
+fn malformed_client_requests_are_not_logged_as_errors() {
+    use std::sync::mpsc;
+    let dir = temp_dir("malformed");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let file = dir.join("s.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "callbacks: []\nhttp:\n  bind: 127.0.0.1:{port}\nqueues:\n  - id: 0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", file.to_str().unwrap()])
+        .current_dir(&dir)
+        .env("RUST_LOG", "info,actix_http=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    // The status API says when it listens.
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the status API starts");
+        let up = line.contains("status API on");
+        log.push(line);
+        if up {
+            break;
+        }
+    }
+    let addr = format!("127.0.0.1:{port}");
+    for garbage in [
+        "GARBAGE\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: localhost\r\nBad Header\r\n\r\n",
+    ] {
+        let (status, _) = raw_http(&addr, garbage);
+        assert_eq!(status, 400, "{garbage:?}");
+    }
+    let (status, _) = raw_http(
+        &addr,
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200, "still serving");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    reader.join().unwrap();
+    log.extend(lines.try_iter());
+    let reports: Vec<&String> = log.iter().filter(|l| l.contains("stream error")).collect();
+    assert!(
+        !reports.is_empty(),
+        "the bad requests are logged at debug: {log:#?}"
+    );
+    for line in reports {
+        assert!(line.contains("DEBUG"), "{line}");
+    }
+    assert!(
+        !log.iter().any(|l| l.contains(" ERROR ")),
+        "no error lines: {log:#?}"
+    );
+}
+
+#[test]
+fn at_most_fifty_problems_are_printed() {
+    let dir = temp_dir("many");
+    let file = dir.join("many.yaml");
+    let mut yaml = String::from("queues:\n");
+    for i in 0..70 {
+        yaml.push_str(&format!("  - id: bad-{i}\n"));
+    }
+    std::fs::write(&file, yaml).unwrap();
+    let out = queuewatch(&["check", "--config", file.to_str().unwrap()], &dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("70 problem(s)"), "{stderr}");
+    let listed = stderr.lines().filter(|l| l.contains("queues[")).count();
+    assert_eq!(listed, 50, "{stderr}");
+    assert!(stderr.contains("queues[49].id") && !stderr.contains("queues[50].id"));
+    assert_eq!(
+        stderr.lines().last().map(str::trim),
+        Some("... and 20 more"),
+        "{stderr}"
+    );
+}

@@ -194,3 +194,158 @@ async fn real_rate_limit_gives_retry_after() {
     assert_eq!(outcome.rate.allowed, Some(3));
     sim.stop().await;
 }
+
+#[actix_rt::test]
+async fn redirects_are_invalid_final_and_not_followed() {
+    let (sim, client, creds) = setup(Duration::from_secs(5)).await;
+    let token = token(&client, &creds).await;
+    // The redirect points at a working URL: following it would succeed.
+    let target = format!(
+        "{}/api/v2/guest/messaging/queues/{Q1}/position",
+        sim.base_url()
+    );
+    for status in [301, 302, 303, 307, 308] {
+        sim.faults().push(FaultRule::times(
+            Fault::Redirect {
+                status,
+                location: target.clone(),
+            },
+            1,
+        ));
+        let before = sim.stats().api_requests;
+        let error = client.queue_position(&token, Q1).await.result.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidResponse, "{status}: {error}");
+        assert_eq!(error.status, Some(status));
+        assert!(!error.is_transient(), "{status} must not be retried");
+        assert!(error.detail.contains("redirect"), "{}", error.detail);
+        assert_eq!(
+            sim.stats().api_requests,
+            before + 1,
+            "{status} was followed"
+        );
+    }
+    // Observations (POST) too.
+    sim.faults().push(FaultRule::times(
+        Fault::Redirect {
+            status: 307,
+            location: format!(
+                "{}/api/v2/analytics/queues/observations/query",
+                sim.base_url()
+            ),
+        },
+        1,
+    ));
+    let error = client.observations(&token, &[Q1]).await.result.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidResponse);
+    assert!(!error.is_transient());
+    // Without a fault the same request works.
+    client.queue_position(&token, Q1).await.result.unwrap();
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn non_json_bodies_are_invalid() {
+    let (sim, client, creds) = setup(Duration::from_secs(5)).await;
+    let token = token(&client, &creds).await;
+    for content_type in [
+        "text/html",
+        "text/plain; charset=utf-8",
+        "application/jsonp",
+        "",
+    ] {
+        sim.faults().push(FaultRule::times(
+            Fault::ContentType {
+                content_type: content_type.into(),
+            },
+            1,
+        ));
+        // The body itself is the normal, valid JSON.
+        let error = client.queue_position(&token, Q1).await.result.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidResponse, "{content_type:?}");
+        assert!(error.detail.contains("Content-Type"), "{}", error.detail);
+        assert!(error.is_transient(), "a proxy page may be a hiccup");
+    }
+    for content_type in [
+        "application/json; charset=UTF-8",
+        "application/vnd.genesys+json",
+        "APPLICATION/JSON",
+    ] {
+        sim.faults().push(FaultRule::times(
+            Fault::ContentType {
+                content_type: content_type.into(),
+            },
+            1,
+        ));
+        let sample = client.queue_position(&token, Q1).await.result;
+        assert!(sample.is_ok(), "{content_type}: {sample:?}");
+    }
+    sim.faults().push(FaultRule::times(
+        Fault::ContentType {
+            content_type: "text/html".into(),
+        },
+        2,
+    ));
+    let error = client.estimated_wait(&token, Q1).await.result.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidResponse);
+    let error = client.observations(&token, &[Q1]).await.result.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidResponse);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn absurd_values_are_invalid() {
+    let (sim, client, creds) = setup(Duration::from_secs(5)).await;
+    let token = token(&client, &creds).await;
+    let position = |position: &str, wait: &str| {
+        format!(
+            r#"{{"position":{position},"estimatedWaitTime":{wait},"status":"waiting","queueId":"{Q1}"}}"#
+        )
+    };
+    let bodies = [
+        position("3", "1e300"),
+        position("3", "-1"),
+        position("3", "700000"),
+        position("3", r#""NaN""#),
+        position("2000000", "10"),
+        position("-4", "10"),
+    ];
+    for body in bodies {
+        sim.faults()
+            .push(FaultRule::times(Fault::Body { body: body.clone() }, 1));
+        let error = client.queue_position(&token, Q1).await.result.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidResponse, "{body}: {error}");
+        assert_eq!(error.status, Some(200));
+    }
+    sim.faults().push(FaultRule::times(
+        Fault::Body {
+            body: position("3", "604800"),
+        },
+        1,
+    ));
+    let sample = client.queue_position(&token, Q1).await.result.unwrap();
+    assert_eq!(
+        sample.estimated_wait_seconds,
+        Some(queuewatch::genesys::wire::MAX_WAIT_SECONDS)
+    );
+
+    sim.faults().push(FaultRule::times(
+        Fault::Body {
+            body: r#"{"results":[{"estimatedWaitTimeSeconds":1e300}]}"#.into(),
+        },
+        1,
+    ));
+    let error = client.estimated_wait(&token, Q1).await.result.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidResponse);
+
+    sim.faults().push(FaultRule::times(
+        Fault::Body {
+            body: format!(
+                r#"{{"results":[{{"group":{{"queueId":"{Q1}"}},"data":[{{"metric":"oWaiting","stats":{{"count":9000000000}}}}]}}]}}"#
+            ),
+        },
+        1,
+    ));
+    let error = client.observations(&token, &[Q1]).await.result.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidResponse);
+    sim.stop().await;
+}

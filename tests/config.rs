@@ -451,3 +451,298 @@ fn a_hundred_thousand_queues_parse() {
     assert_eq!(s.queues.len(), 100_000);
     assert_eq!(s.budget().requests_per_minute, 6000.0);
 }
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("queuewatch-config-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `Settings::load` on another thread, so a blocking open cannot hang the
+/// test: the answer must come back within the bound.
+#[cfg(unix)]
+fn load_promptly(path: &Path) -> Result<Settings, ConfigError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let owned = path.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(Settings::load(&owned));
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("Settings::load({}) blocked", path.display()))
+}
+
+#[cfg(unix)]
+#[test]
+fn only_regular_files_are_settings() {
+    let dir = scratch("special");
+    let fifo = dir.join("settings.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let zero = dir.join("zero.yaml");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let sub = dir.join("settings.d");
+    std::fs::create_dir_all(&sub).unwrap();
+    for (path, kind) in [
+        (&fifo, "a FIFO"),
+        (&zero, "a device"),
+        (&sub, "a directory"),
+    ] {
+        match load_promptly(path) {
+            Err(err @ ConfigError::NotAFile { .. }) => {
+                let text = err.to_string();
+                assert!(text.contains(&path.display().to_string()), "{text}");
+                assert!(text.contains(kind), "{text}");
+            }
+            other => panic!("{}: {other:?}", path.display()),
+        }
+    }
+    // A link to a good regular file is followed.
+    let real = dir.join("real.yaml");
+    std::fs::write(&real, queues_yaml()).unwrap();
+    let link = dir.join("link.yaml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    assert_eq!(load_promptly(&link).unwrap().queues.len(), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn settings_files_are_at_most_16_mib() {
+    let dir = scratch("large");
+    let limit = queuewatch::config::MAX_SETTINGS_BYTES;
+    assert_eq!(limit, 16 * 1024 * 1024);
+    let at_limit = dir.join("at-limit.yaml");
+    let mut text = queues_yaml();
+    text.push_str(&"#".repeat(limit as usize - text.len() - 1));
+    text.push('\n');
+    assert_eq!(text.len() as u64, limit);
+    std::fs::write(&at_limit, &text).unwrap();
+    assert_eq!(Settings::load(&at_limit).unwrap().queues.len(), 3);
+    let over = dir.join("over.yaml");
+    text.push('\n');
+    std::fs::write(&over, &text).unwrap();
+    match Settings::load(&over) {
+        Err(err @ ConfigError::TooLarge { .. }) => {
+            let text = err.to_string();
+            assert!(text.contains(&over.display().to_string()), "{text}");
+            assert!(text.contains("16 MiB"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn queue_names_are_bounded_printable_labels() {
+    let mut s = base();
+    s.queues[0].name = Some("é".repeat(256));
+    s.queues[1].name = Some("support – tier 2 🎧".into());
+    s.validate().unwrap();
+    let problems = |s: &Settings| s.validate().unwrap_err().problems().to_vec();
+    s.queues[0].name = Some("é".repeat(257));
+    s.queues[1].name = Some("bell\u{7}".into());
+    s.queues[2].name = Some("two\nlines".into());
+    let found = problems(&s);
+    let paths: Vec<&str> = found.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["queues[0].name", "queues[1].name", "queues[2].name"],
+        "{found:?}"
+    );
+    assert!(found[0].message.contains("256"), "{found:?}");
+    assert!(found[1].message.contains("control"), "{found:?}");
+    // Escapes in the file are control characters too.
+    let yaml = format!("queues:\n  - id: {}\n    name: \"esc\\e[31m\"\n", IDS[0]);
+    match Settings::from_yaml_str(&yaml) {
+        Err(ConfigError::Invalid(problems)) => assert_eq!(problems[0].path, "queues[0].name"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn two_jsonl_callbacks_on_one_file_are_an_error() {
+    let dir = scratch("jsonl");
+    let jsonl = |path: &Path| CallbackSettings::Jsonl {
+        path: path.to_path_buf(),
+    };
+    let sub = dir.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let file = dir.join("audit.jsonl");
+    let dotted = sub.join("..").join(".").join("audit.jsonl");
+    let mut s = base();
+    s.callbacks = vec![
+        jsonl(&file),
+        jsonl(&dir.join("other.jsonl")),
+        jsonl(&dotted),
+    ];
+    let problems = s.validate().unwrap_err().problems().to_vec();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path, "callbacks[2].path");
+    assert!(
+        problems[0].message.contains("callbacks[0].path"),
+        "{problems:?}"
+    );
+    // A missing directory cannot be resolved on disk: `.` and `..` still are.
+    let ghost = dir.join("ghost");
+    s.callbacks = vec![
+        jsonl(&ghost.join("a.jsonl")),
+        jsonl(&ghost.join("x").join("..").join("a.jsonl")),
+    ];
+    assert_eq!(
+        s.validate().unwrap_err().problems()[0].path,
+        "callbacks[1].path"
+    );
+    #[cfg(unix)]
+    {
+        // Through a linked directory, and through a link to the file itself.
+        let linked_dir = dir.join("linked");
+        std::os::unix::fs::symlink(&sub, &linked_dir).unwrap();
+        s.callbacks = vec![
+            jsonl(&sub.join("b.jsonl")),
+            jsonl(&linked_dir.join("b.jsonl")),
+        ];
+        assert_eq!(
+            s.validate().unwrap_err().problems()[0].path,
+            "callbacks[1].path"
+        );
+        std::fs::write(&file, b"").unwrap();
+        let file_link = dir.join("audit-link.jsonl");
+        std::os::unix::fs::symlink(&file, &file_link).unwrap();
+        s.callbacks = vec![jsonl(&file), jsonl(&file_link)];
+        assert_eq!(
+            s.validate().unwrap_err().problems()[0].path,
+            "callbacks[1].path"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn relative_jsonl_paths_resolve_against_the_working_directory() {
+    let cwd = std::env::current_dir().unwrap();
+    let here = cwd.file_name().unwrap().to_str().unwrap().to_owned();
+    let mut s = base();
+    s.callbacks = vec![
+        CallbackSettings::Jsonl {
+            path: "queuewatch-dup-test.jsonl".into(),
+        },
+        CallbackSettings::Jsonl {
+            path: format!("../{here}/./queuewatch-dup-test.jsonl").into(),
+        },
+    ];
+    let problems = s.validate().unwrap_err().problems().to_vec();
+    assert_eq!(problems[0].path, "callbacks[1].path", "{problems:?}");
+}
+
+#[test]
+fn quoted_numbers_are_type_errors() {
+    let cases = [
+        (
+            "genesys:\n  rate_limit_per_minute: \"300\"\n",
+            "genesys.rate_limit_per_minute",
+        ),
+        (
+            "genesys:\n  rate_limit_per_minute: '300'\n",
+            "genesys.rate_limit_per_minute",
+        ),
+        ("poll:\n  max_retries: \"5\"\n", "poll.max_retries"),
+        ("poll:\n  history_size: \"720\"\n", "poll.history_size"),
+        ("poll:\n  history_size: !!str 720\n", "poll.history_size"),
+        (
+            "thresholds:\n  smoothing_factor: \"0.5\"\n",
+            "thresholds.smoothing_factor",
+        ),
+        (
+            "thresholds:\n  max_queue_depth: \"50\"\n",
+            "thresholds.max_queue_depth",
+        ),
+        (
+            "thresholds:\n  min_agent_count: \"3\"\n",
+            "thresholds.min_agent_count",
+        ),
+        (
+            "genesys:\n  rate_limit_per_minute: 300.5\n",
+            "genesys.rate_limit_per_minute",
+        ),
+        (
+            "genesys:\n  rate_limit_per_minute: true\n",
+            "genesys.rate_limit_per_minute",
+        ),
+        (
+            "genesys:\n  rate_limit_per_minute: 4294967296\n",
+            "genesys.rate_limit_per_minute",
+        ),
+    ];
+    for (yaml, key) in cases {
+        let (message, line, _) = parse_err(&format!("{yaml}{}", queues_yaml()));
+        assert!(
+            message.starts_with(&format!("{key}: ")),
+            "{yaml:?}: {message}"
+        );
+        assert_eq!(line, Some(2), "{yaml:?}: {message}");
+    }
+    let per_queue = format!(
+        "queues:\n  - id: {}\n    thresholds:\n      smoothing_factor: \"0.5\"\n",
+        IDS[0]
+    );
+    let (message, _, _) = parse_err(&per_queue);
+    assert!(
+        message.starts_with("queues[0].thresholds.smoothing_factor: "),
+        "{message}"
+    );
+    assert!(message.contains("string"), "{message}");
+    // Numbers written as numbers still read, in every YAML spelling.
+    let good = format!(
+        "genesys:\n  rate_limit_per_minute: 0x12c\npoll:\n  history_size: 1_000\n  max_retries: 0\n\
+         thresholds:\n  smoothing_factor: 1\n  max_queue_depth: 7\n{}    thresholds:\n      smoothing_factor: 0.25\n      min_agent_count: ~\n",
+        queues_yaml()
+    );
+    let s = Settings::from_yaml_str(&good).unwrap();
+    assert_eq!(s.genesys.rate_limit_per_minute, 300);
+    assert_eq!((s.poll.history_size, s.poll.max_retries), (1000, 0));
+    assert_eq!(s.thresholds.smoothing_factor, 1.0);
+    assert_eq!(s.queues[2].thresholds.smoothing_factor, Some(0.25));
+    assert_eq!(s.queues[2].thresholds.min_agent_count, None);
+}
+
+#[test]
+fn unknown_yaml_tags_are_errors() {
+    for yaml in [
+        "genesys: !!python/object:os.system\n  environment: simulated\n",
+        "genesys:\n  environment: !custom simulated\n",
+        "poll:\n  interval: !secret 10s\n",
+        "callbacks:\n  - !webhook {kind: log}\n",
+    ] {
+        let yaml = format!("{yaml}{}", queues_yaml());
+        let (message, line, _) = parse_err(&yaml);
+        assert!(line.is_some(), "{yaml:?}: {message}");
+    }
+    // Standard tags on matching nodes are fine.
+    let yaml = format!(
+        "genesys:\n  environment: !!str simulated\n{}",
+        queues_yaml()
+    );
+    Settings::from_yaml_str(&yaml).unwrap();
+}
+
+#[test]
+fn at_most_fifty_problems_are_shown() {
+    let mut yaml = String::from("queues:\n");
+    for i in 0..70 {
+        yaml.push_str(&format!("  - id: bad-{i}\n"));
+    }
+    let err = Settings::from_yaml_str(&yaml).unwrap_err();
+    assert_eq!(err.problems().len(), 70);
+    let text = err.to_string();
+    let listed = text.lines().filter(|l| l.contains("queues[")).count();
+    assert_eq!(listed, 50, "{text}");
+    assert_eq!(
+        text.lines().last().map(str::trim),
+        Some("... and 20 more"),
+        "{text}"
+    );
+}

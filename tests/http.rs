@@ -956,3 +956,245 @@ async fn bearer_token_guards_everything_but_health_checks() {
     qw.handle.shutdown().await;
     std::env::remove_var(VAR);
 }
+
+// ---- methods, Host, bearer scheme ---------------------------------------------
+
+/// Every GET route of the API (with an id for the detail route).
+fn get_routes() -> [String; 7] {
+    [
+        "/".to_owned(),
+        "/healthz".to_owned(),
+        "/readyz".to_owned(),
+        "/metrics".to_owned(),
+        "/api/queues".to_owned(),
+        format!("/api/queues/{Q1}"),
+        "/api/events".to_owned(),
+    ]
+}
+
+/// One hand-written HTTP/1.1 request over loopback; returns the status line's
+/// code, the headers (lowercase names) and the body. The server closes the
+/// connection after the answer (`Connection: close`).
+async fn raw(addr: &str, request: String) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let work = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).await.unwrap();
+        bytes
+    };
+    let bytes = tokio::time::timeout(Duration::from_secs(20), work)
+        .await
+        .unwrap_or_else(|_| panic!("no complete answer to {request:?}"));
+    let split = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(&bytes)));
+    let head = String::from_utf8_lossy(&bytes[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, bytes[split + 4..].to_vec())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[actix_rt::test]
+async fn head_answers_on_every_get_route() {
+    let s = settings(&[(Q1, "support")]);
+    let addr = s.http.bind.unwrap().to_string();
+    let mut qw = Instance::start(s).await;
+    qw.event("poll", is_poll).await;
+    for path in get_routes() {
+        let (status, headers, body) = raw(
+            &addr,
+            format!("HEAD {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(status, 200, "HEAD {path}");
+        assert!(body.is_empty(), "HEAD {path} sent a body");
+        let content_type = header(&headers, "content-type").unwrap_or_default();
+        if path != "/api/events" {
+            let (get_status, get_type, get_body) = qw.get(&path, None).await;
+            assert_eq!(
+                (status, content_type),
+                (get_status, get_type.as_str()),
+                "{path}"
+            );
+            if path != "/metrics" && path != "/readyz" && !path.starts_with("/api/") {
+                // A fixed body: HEAD announces its length.
+                assert_eq!(
+                    header(&headers, "content-length"),
+                    Some(get_body.len().to_string().as_str()),
+                    "{path}"
+                );
+            }
+        } else {
+            assert_eq!(content_type, "text/event-stream");
+        }
+    }
+    qw.handle.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn wrong_methods_get_405_with_allow() {
+    let s = settings(&[(Q1, "support")]);
+    let addr = s.http.bind.unwrap().to_string();
+    let qw = Instance::start(s).await;
+    for path in get_routes() {
+        for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+            let (status, headers, _) = raw(
+                &addr,
+                format!(
+                    "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                ),
+            )
+            .await;
+            assert_eq!(status, 405, "{method} {path}");
+            let allow =
+                header(&headers, "allow").unwrap_or_else(|| panic!("{method} {path}: no Allow"));
+            let mut allowed: Vec<&str> = allow.split(',').map(str::trim).collect();
+            allowed.sort_unstable();
+            assert_eq!(allowed, ["GET", "HEAD"], "{method} {path}");
+        }
+    }
+    // Unknown paths stay 404.
+    let (status, _, _) = raw(
+        &addr,
+        format!("GET /nope HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    qw.handle.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn without_a_token_only_local_host_names_are_answered() {
+    let s = settings(&[(Q1, "support")]);
+    let bind = s.http.bind.unwrap();
+    let addr = bind.to_string();
+    let qw = Instance::start(s).await;
+    let guarded = [
+        "/",
+        "/metrics",
+        "/api/queues",
+        &format!("/api/queues/{Q1}"),
+        "/api/events",
+    ];
+    let allowed = [
+        addr.clone(),
+        "127.0.0.1".to_owned(),
+        "localhost".to_owned(),
+        "LOCALHOST:80".to_owned(),
+        "localhost.:9464".to_owned(),
+        "[::1]".to_owned(),
+        "[::1]:1234".to_owned(),
+        "127.0.0.2:9".to_owned(),
+    ];
+    for path in guarded {
+        for host in &allowed {
+            let (status, _, _) = raw(
+                &addr,
+                format!("HEAD {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+            )
+            .await;
+            assert_eq!(status, 200, "{path} with Host {host}");
+        }
+        for host in [
+            format!("evil.example:{}", bind.port()),
+            "evil.example".to_owned(),
+            "localhost.evil.example".to_owned(),
+            "127.0.0.1.nip.io".to_owned(),
+            "10.1.2.3".to_owned(),
+            "[::1".to_owned(),
+            "localhost:http".to_owned(),
+            String::new(),
+        ] {
+            let (status, headers, body) = raw(
+                &addr,
+                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+            )
+            .await;
+            assert_eq!(status, 421, "{path} with Host {host:?}");
+            assert!(header(&headers, "content-type")
+                .unwrap()
+                .starts_with("application/json"));
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"], "misdirected_request");
+        }
+        // HTTP/1.0 without any Host header.
+        let (status, _, _) = raw(&addr, format!("GET {path} HTTP/1.0\r\n\r\n")).await;
+        assert_eq!(status, 421, "{path} without Host");
+    }
+    // The health checks answer anyone.
+    for path in ["/healthz", "/readyz"] {
+        let (status, _, _) = raw(
+            &addr,
+            format!("GET {path} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(status == 200 || status == 503, "{path}: {status}");
+    }
+    qw.handle.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn bearer_scheme_is_case_insensitive_and_the_token_exact() {
+    const VAR: &str = "QUEUEWATCH_TEST_HTTP_TOKEN_SCHEME_7C21";
+    const TOKEN: &str = "s3cret-scheme-test-token";
+    std::env::set_var(VAR, TOKEN);
+    let mut s = settings(&[(Q1, "support")]);
+    s.http.auth_token_env = Some(VAR.into());
+    let addr = s.http.bind.unwrap().to_string();
+    let qw = Instance::start(s).await;
+    let ask = |authorization: String, host: &'static str| {
+        let addr = addr.clone();
+        async move {
+            raw(
+                &addr,
+                format!(
+                    "GET /api/queues HTTP/1.1\r\nHost: {host}\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n"
+                ),
+            )
+            .await
+            .0
+        }
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        assert_eq!(
+            ask(format!("{scheme} {TOKEN}"), "127.0.0.1").await,
+            200,
+            "{scheme}"
+        );
+    }
+    assert_eq!(ask(format!("Bearer   {TOKEN}  "), "127.0.0.1").await, 200);
+    // With a token the Host does not matter: the token is the guard.
+    assert_eq!(
+        ask(format!("bearer {TOKEN}"), "queuewatch.internal").await,
+        200
+    );
+    for wrong in [
+        format!("Bearer {TOKEN}x"),
+        format!("Bearer {}", &TOKEN[..TOKEN.len() - 1]),
+        format!("Bearer {}", TOKEN.to_uppercase()),
+        format!("Basic {TOKEN}"),
+        format!("Bearer{TOKEN}"),
+        TOKEN.to_owned(),
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+        format!("Bearer {}", "x".repeat(4096)),
+    ] {
+        assert_eq!(ask(wrong.clone(), "127.0.0.1").await, 401, "{wrong:.40}");
+    }
+    qw.handle.shutdown().await;
+    std::env::remove_var(VAR);
+}

@@ -371,8 +371,8 @@ proptest! {
 
     #[test]
     fn valid_position_bodies_round_trip(
-        position in any::<u32>(),
-        wait in 0.0f64..1e9,
+        position in 0u32..=1_000_000,
+        wait in 0.0f64..=604_800.0,
         status in prop::option::of("[a-zA-Z]{0,20}"),
     ) {
         let body = json!({"position": position, "estimatedWaitTime": wait, "status": status, "queueId": Q});
@@ -387,7 +387,7 @@ proptest! {
     }
 
     #[test]
-    fn valid_wait_bodies_round_trip(wait in 0.0f64..1e9) {
+    fn valid_wait_bodies_round_trip(wait in 0.0f64..=604_800.0) {
         let body = json!({"results": [{"intent": "MESSAGE", "formula": "BEST", "estimatedWaitTimeSeconds": wait}]});
         let sample = parse_estimated_wait(body.to_string().as_bytes()).unwrap();
         prop_assert_eq!(sample.estimated_wait_seconds, Some(wait));
@@ -396,8 +396,9 @@ proptest! {
 
     #[test]
     fn valid_observation_bodies_round_trip(
-        waiting in prop::collection::vec(0u32..1_000_000, 1..4),
-        agents in prop::collection::vec(0u32..1_000_000, 0..4),
+        // Within the sane bounds (sums included) a response may carry.
+        waiting in prop::collection::vec(0u32..333_333, 1..4),
+        agents in prop::collection::vec(0u32..333_333, 0..4),
         shuffle in any::<bool>(),
     ) {
         let mut data: Vec<Value> = waiting

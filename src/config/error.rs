@@ -3,8 +3,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// At most this many problems are listed by `Display`; the vector keeps all.
-const SHOWN_PROBLEMS: usize = 50;
+/// At most this many problems are listed by `Display` (and by the binary),
+/// then `... and N more`; [`ConfigError::problems`] keeps them all.
+pub const SHOWN_PROBLEMS: usize = 50;
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,26 @@ pub enum ConfigError {
         path: PathBuf,
         /// The operating system's reason.
         source: std::io::Error,
+    },
+    /// The path is not a regular file (a FIFO, a device, a directory, a socket).
+    #[error("cannot read {}: it is {kind}, not a regular file", path.display())]
+    NotAFile {
+        /// The file asked for.
+        path: PathBuf,
+        /// What it is instead, e.g. `"a FIFO"`.
+        kind: &'static str,
+    },
+    /// The file is larger than settings may be.
+    #[error(
+        "cannot read {}: it is larger than the {} MiB settings maximum",
+        path.display(),
+        limit / (1024 * 1024)
+    )]
+    TooLarge {
+        /// The file asked for.
+        path: PathBuf,
+        /// The limit in bytes ([`crate::config::MAX_SETTINGS_BYTES`]).
+        limit: u64,
     },
     /// The text is not valid YAML or does not fit the settings' shape: unknown
     /// key, wrong type, unparsable duration, missing `queues`.

@@ -27,7 +27,9 @@ mod callbacks;
 pub mod duration;
 mod error;
 mod net;
+mod number;
 mod parse;
+mod paths;
 mod queues;
 mod settings;
 mod validate;
@@ -38,11 +40,13 @@ mod tests;
 pub use budget::{Budget, OBSERVATIONS_BATCH};
 pub use callbacks::CallbackSettings;
 pub use duration::{format_duration, parse_duration};
-pub use error::{ConfigError, Problem};
+pub use error::{ConfigError, Problem, SHOWN_PROBLEMS};
+pub use parse::MAX_SETTINGS_BYTES;
 pub use queues::{QueueSettings, ThresholdOverrides, Thresholds};
 pub use settings::{
     ClusterSettings, GenesysSettings, HttpSettings, PollSettings, Settings, Source,
 };
 pub use validate::{
-    KNOWN_REGIONS, MAX_DURATION, MAX_HISTORY, MAX_QUEUES, MAX_RETRIES, MIN_INTERVAL, MIN_LEASE_TTL,
+    KNOWN_REGIONS, MAX_DURATION, MAX_HISTORY, MAX_QUEUES, MAX_QUEUE_NAME, MAX_RETRIES,
+    MIN_INTERVAL, MIN_LEASE_TTL,
 };

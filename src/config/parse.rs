@@ -5,6 +5,10 @@
 //! deserializer to record which key was being read. Both end up in
 //! [`ConfigError::Parse`].
 
+use std::fs::{File, FileType};
+use std::io::Read;
+use std::path::Path;
+
 use serde::Deserialize;
 use serde_path_to_error::{Segment, Track};
 
@@ -28,6 +32,72 @@ pub(crate) fn parse(text: &str) -> Result<Settings, ConfigError> {
     result.map_err(|err| parse_error(&err, failed_at.as_deref().unwrap_or("")))
 }
 
+/// Largest settings file accepted, in bytes (16 MiB).
+pub const MAX_SETTINGS_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The bytes of a settings file: only a regular file (after following links)
+/// of at most [`MAX_SETTINGS_BYTES`]. The kind is checked before the file is
+/// opened, because opening a FIFO for reading blocks until a writer comes.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let regular = |file_type: FileType| -> Result<(), ConfigError> {
+        match file_kind(file_type) {
+            None => Ok(()),
+            Some(kind) => Err(ConfigError::NotAFile {
+                path: path.to_path_buf(),
+                kind,
+            }),
+        }
+    };
+    let too_large = || ConfigError::TooLarge {
+        path: path.to_path_buf(),
+        limit: MAX_SETTINGS_BYTES,
+    };
+    let metadata = std::fs::metadata(path).map_err(io)?;
+    regular(metadata.file_type())?;
+    if metadata.len() > MAX_SETTINGS_BYTES {
+        return Err(too_large());
+    }
+    let file = File::open(path).map_err(io)?;
+    // The path may have been swapped between the two looks: check what was opened.
+    regular(file.metadata().map_err(io)?.file_type())?;
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.take(MAX_SETTINGS_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_SETTINGS_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// What a non-regular file is, for the error message; `None` for a regular file.
+fn file_kind(file_type: FileType) -> Option<&'static str> {
+    if file_type.is_file() {
+        return None;
+    }
+    if file_type.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return Some("a FIFO");
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return Some("a device");
+        }
+        if file_type.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("a special file")
+}
+
 /// The file's bytes as text, or a parse error pointing at the first bad byte.
 pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, ConfigError> {
     std::str::from_utf8(bytes).map_err(|err| {
@@ -44,12 +114,14 @@ pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, ConfigError> {
     })
 }
 
-/// Defaults, except: plain messages (no source snippet, we report position
+/// Defaults, except: unknown tags are errors, plain messages (no source snippet, we report position
 /// ourselves), and a node budget large enough for 100 000 queues while
 /// still bounding hostile input (alias bombs, deep nesting stay limited).
 fn options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.with_snippet = false;
+    // `!!python/object:x`, `!custom`: an error, not silently dropped.
+    options.reject_unsupported_tags = true;
     options.budget = serde_saphyr::budget! {
         max_events: 8_000_000,
         max_nodes: 4_000_000,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::duration;
+use super::{duration, number};
 
 /// One watched queue (`queues[i]`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -58,15 +58,24 @@ pub struct Thresholds {
     pub max_acceptable_wait: Duration,
     /// Alpha of the smoothed wait `s = alpha*sample + (1-alpha)*s_prev`, with `0 < alpha <= 1`
     /// (1 = no smoothing).
-    #[serde(default = "default_smoothing_factor")]
+    #[serde(
+        default = "default_smoothing_factor",
+        deserialize_with = "number::strict"
+    )]
     pub smoothing_factor: f64,
     /// A position (or, for `observations`, a waiting count) above this sets
     /// `over_capacity`. At least 1.
-    #[serde(default = "default_max_queue_depth")]
+    #[serde(
+        default = "default_max_queue_depth",
+        deserialize_with = "number::strict"
+    )]
     pub max_queue_depth: u32,
     /// Fewer agents on queue than this sets `below_min_agents` (`observations`
     /// source only); 0 disables the check.
-    #[serde(default = "default_min_agent_count")]
+    #[serde(
+        default = "default_min_agent_count",
+        deserialize_with = "number::strict"
+    )]
     pub min_agent_count: u32,
 }
 
@@ -120,13 +129,25 @@ pub struct ThresholdOverrides {
     )]
     pub max_acceptable_wait: Option<Duration>,
     /// Overrides `thresholds.smoothing_factor`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number::strict_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub smoothing_factor: Option<f64>,
     /// Overrides `thresholds.max_queue_depth`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number::strict_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_queue_depth: Option<u32>,
     /// Overrides `thresholds.min_agent_count`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number::strict_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min_agent_count: Option<u32>,
 }
 

@@ -14,7 +14,7 @@ use super::budget::Budget;
 use super::callbacks::CallbackSettings;
 use super::error::ConfigError;
 use super::queues::{QueueSettings, Thresholds};
-use super::{duration, parse, validate};
+use super::{duration, number, parse, validate};
 
 /// The whole of settings.yaml. Only `queues` is required.
 ///
@@ -76,7 +76,10 @@ pub struct GenesysSettings {
     #[serde(default = "default_token_refresh_margin", with = "duration")]
     pub token_refresh_margin: Duration,
     /// Client-side budget shared by every request on one token (Genesys allows ~300).
-    #[serde(default = "default_rate_limit_per_minute")]
+    #[serde(
+        default = "default_rate_limit_per_minute",
+        deserialize_with = "number::strict"
+    )]
     pub rate_limit_per_minute: u32,
 }
 
@@ -120,7 +123,7 @@ pub struct PollSettings {
     #[serde(default = "default_interval", with = "duration")]
     pub interval: Duration,
     /// Attempts per cycle after the first (0..=100).
-    #[serde(default = "default_max_retries")]
+    #[serde(default = "default_max_retries", deserialize_with = "number::strict")]
     pub max_retries: u32,
     /// First retry delay; doubles per attempt (with jitter) up to `backoff_max`.
     #[serde(default = "default_backoff_base", with = "duration")]
@@ -129,7 +132,7 @@ pub struct PollSettings {
     #[serde(default = "default_backoff_max", with = "duration")]
     pub backoff_max: Duration,
     /// Snapshots kept per queue (the tracking matrix; bounded memory), 1..=100 000.
-    #[serde(default = "default_history_size")]
+    #[serde(default = "default_history_size", deserialize_with = "number::strict")]
     pub history_size: usize,
 }
 
@@ -322,12 +325,11 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Reads, parses and validates a settings file.
+    /// Reads, parses and validates a settings file: a regular file (links are
+    /// followed) of at most [`MAX_SETTINGS_BYTES`](super::MAX_SETTINGS_BYTES);
+    /// a FIFO, device or directory is [`ConfigError::NotAFile`].
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = parse::read_file(path)?;
         let text = parse::utf8(&bytes)?;
         Settings::from_yaml_str(text)
     }

@@ -3,7 +3,9 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use super::paths::resolve_file;
 use std::time::Duration;
 
 use super::callbacks::CallbackSettings;
@@ -21,6 +23,8 @@ pub const MIN_LEASE_TTL: Duration = Duration::from_secs(3);
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// Most queues one settings file may list.
 pub const MAX_QUEUES: usize = 100_000;
+/// Longest `queues[i].name`, in characters.
+pub const MAX_QUEUE_NAME: usize = 256;
 /// Largest `poll.history_size`.
 pub const MAX_HISTORY: usize = 100_000;
 /// Largest `poll.max_retries`.
@@ -246,17 +250,38 @@ fn queues(p: &mut Problems, settings: &Settings) {
                 }
             }
         }
-        if queue.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-            p.push(
-                format!("{at}.name"),
-                "must not be empty (leave the key out instead)",
-            );
+        if let Some(name) = &queue.name {
+            if let Err(message) = check_queue_name(name) {
+                p.push(format!("{at}.name"), message);
+            }
         }
         if let Some(interval) = queue.interval {
             p.duration(&format!("{at}.interval"), interval, MIN_INTERVAL);
         }
         overrides(p, &format!("{at}.thresholds"), &queue.thresholds);
     }
+}
+
+/// A label for events, logs and the page: not blank, at most
+/// [`MAX_QUEUE_NAME`] characters, no control characters.
+fn check_queue_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("must not be empty (leave the key out instead)".to_owned());
+    }
+    let length = name.chars().count();
+    if length > MAX_QUEUE_NAME {
+        return Err(format!(
+            "{length} characters is above the {MAX_QUEUE_NAME} maximum"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{:?} contains the control character {:?}",
+            shorten(name),
+            c
+        ));
+    }
+    Ok(())
 }
 
 /// Canonical hyphenated lowercase UUID (8-4-4-4-12): also guarantees the id
@@ -283,7 +308,7 @@ fn check_queue_id(id: &str) -> Result<(), String> {
 }
 
 fn callbacks(p: &mut Problems, list: &[CallbackSettings]) {
-    let mut jsonl_paths: HashMap<&Path, usize> = HashMap::new();
+    let mut jsonl_paths: HashMap<PathBuf, usize> = HashMap::new();
     for (i, callback) in list.iter().enumerate() {
         let at = format!("callbacks[{i}]");
         match callback {
@@ -291,13 +316,19 @@ fn callbacks(p: &mut Problems, list: &[CallbackSettings]) {
             CallbackSettings::Jsonl { path } => {
                 if path.as_os_str().is_empty() {
                     p.push(format!("{at}.path"), "must not be empty");
-                } else if let Some(first) = jsonl_paths.get(path.as_path()) {
-                    p.push(
-                        format!("{at}.path"),
-                        format!("same file as callbacks[{first}].path"),
-                    );
                 } else {
-                    jsonl_paths.insert(path, i);
+                    match jsonl_paths.entry(resolve_file(path)) {
+                        Entry::Occupied(first) => {
+                            let first = *first.get();
+                            p.push(
+                                format!("{at}.path"),
+                                format!("same file as callbacks[{first}].path"),
+                            );
+                        }
+                        Entry::Vacant(slot) => {
+                            slot.insert(i);
+                        }
+                    }
                 }
             }
             CallbackSettings::Webhook { url, secret_env } => {

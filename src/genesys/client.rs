@@ -93,6 +93,8 @@ pub struct GenesysClient {
 
 struct RawResponse {
     status: StatusCode,
+    /// The `Content-Type` header, if it was readable text.
+    content_type: Option<String>,
     retry_after: Option<Duration>,
     rate: RateLimitInfo,
     body: actix_web::web::Bytes,
@@ -237,7 +239,9 @@ impl GenesysClient {
             },
             Ok(raw) => {
                 let result = if raw.status.is_success() {
-                    parse(&raw.body).map_err(|e| e.with_status(raw.status.as_u16()))
+                    check_json(&raw)
+                        .and_then(|()| parse(&raw.body))
+                        .map_err(|e| e.with_status(raw.status.as_u16()))
                 } else {
                     Err(status_error(&raw, "API"))
                 };
@@ -264,6 +268,10 @@ impl GenesysClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()));
             let rate = RateLimitInfo::from_headers(headers);
+            let content_type = headers
+                .get(awc::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let status = response.status();
             let body = response
                 .body()
@@ -272,6 +280,7 @@ impl GenesysClient {
                 .map_err(classify_payload)?;
             Ok(RawResponse {
                 status,
+                content_type,
                 retry_after,
                 rate,
                 body,
@@ -305,8 +314,14 @@ fn status_error(raw: &RawResponse, what: &str) -> PollError {
         (ErrorKind::RateLimited, Some(after)) => {
             format!(
                 "{status}, retry after {}",
-                humantime::format_duration(after)
+                // Whole seconds: a date gives "59m 59s", not nanoseconds.
+                humantime::format_duration(std::time::Duration::from_secs(
+                    after.as_secs() + u64::from(after.subsec_nanos() > 0)
+                ))
             )
+        }
+        (ErrorKind::InvalidResponse, _) => {
+            format!("{what} answered {status}, a redirect (not followed)")
         }
         _ => format!("{what} answered {status}"),
     };
@@ -317,6 +332,25 @@ fn status_error(raw: &RawResponse, what: &str) -> PollError {
     PollError::new(kind, detail)
         .with_status(status)
         .with_retry_after(raw.retry_after)
+}
+
+/// A 2xx body must say it is JSON before it is parsed (an HTML error page
+/// of a proxy or captive portal is `invalid_response`, not a parse attempt).
+fn check_json(raw: &RawResponse) -> Result<(), PollError> {
+    match raw.content_type.as_deref() {
+        Some(value) if wire::is_json_content_type(value) => Ok(()),
+        Some(value) => Err(PollError::new(
+            ErrorKind::InvalidResponse,
+            format!(
+                "response Content-Type {:?} is not application/json",
+                wire::truncate(value)
+            ),
+        )),
+        None => Err(PollError::new(
+            ErrorKind::InvalidResponse,
+            "response has no Content-Type (expected application/json)",
+        )),
+    }
 }
 
 fn classify_send(error: SendRequestError) -> PollError {

@@ -16,6 +16,28 @@ pub const OBSERVATIONS_MAX_QUEUES: usize = 100;
 /// The metrics queuewatch asks the observations query for.
 pub const OBSERVATION_METRICS: [&str; 3] = ["oWaiting", "oInteracting", "oOnQueueUsers"];
 
+/// Longest estimated wait believed, in seconds (7 days). A longer one (say
+/// `1e300`) is `invalid_response`: no contact center queues a guest for a week,
+/// and such values would poison averages, smoothing and the page's charts.
+pub const MAX_WAIT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+/// Largest queue position, waiting count or agent count believed; larger is
+/// `invalid_response`.
+pub const MAX_COUNT: u32 = 1_000_000;
+
+/// Whether a `Content-Type` says JSON: `application/json` (any parameters,
+/// e.g. `; charset=UTF-8`) or an `application/*+json` type. Case-insensitive.
+pub fn is_json_content_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    if !kind.trim().eq_ignore_ascii_case("application") {
+        return false;
+    }
+    let subtype = subtype.trim().to_ascii_lowercase();
+    subtype == "json" || (subtype.len() > "+json".len() && subtype.ends_with("+json"))
+}
+
 /// Path of the guest position endpoint for one queue.
 pub fn position_path(queue_id: &str) -> String {
     format!("/api/v2/guest/messaging/queues/{queue_id}/position")
@@ -121,12 +143,15 @@ pub fn parse_position(queue_id: &str, body: &[u8]) -> Result<Sample, PollError> 
             ),
         ));
     }
-    let position = u32::try_from(parsed.position).map_err(|_| {
-        PollError::new(
-            ErrorKind::InvalidResponse,
-            format!("position {} is out of range", parsed.position),
-        )
-    })?;
+    let position = u32::try_from(parsed.position)
+        .ok()
+        .filter(|p| *p <= MAX_COUNT)
+        .ok_or_else(|| {
+            PollError::new(
+                ErrorKind::InvalidResponse,
+                format!("position {} is outside 0..={MAX_COUNT}", parsed.position),
+            )
+        })?;
     Ok(Sample {
         position: Some(position),
         estimated_wait_seconds: Some(check_wait(parsed.estimated_wait_time)?),
@@ -244,16 +269,22 @@ pub fn parse_observations(
                 _ => continue,
             };
             let count = data.stats.count.unwrap_or(0);
-            let count = u32::try_from(count).map_err(|_| {
+            let out_of_range = || {
                 PollError::new(
                     ErrorKind::InvalidResponse,
                     format!(
-                        "{} count {count} for queue {id} is out of range",
-                        data.metric
+                        "{} count {count} for queue {} is outside 0..={MAX_COUNT}",
+                        data.metric,
+                        truncate(&id)
                     ),
                 )
-            })?;
-            *field = Some(field.unwrap_or(0).saturating_add(count));
+            };
+            let count = u32::try_from(count).map_err(|_| out_of_range())?;
+            let total = field.unwrap_or(0).saturating_add(count);
+            if total > MAX_COUNT {
+                return Err(out_of_range());
+            }
+            *field = Some(total);
         }
     }
     // A queue that the response names but with no oWaiting had nothing waiting.
@@ -265,12 +296,13 @@ pub fn parse_observations(
 }
 
 fn check_wait(wait: f64) -> Result<f64, PollError> {
-    if wait.is_finite() && wait >= 0.0 {
+    // NaN fails both comparisons.
+    if (0.0..=MAX_WAIT_SECONDS).contains(&wait) {
         Ok(wait)
     } else {
         Err(PollError::new(
             ErrorKind::InvalidResponse,
-            format!("estimated wait {wait} is not a finite non-negative number"),
+            format!("estimated wait {wait} is outside 0..={MAX_WAIT_SECONDS} seconds"),
         ))
     }
 }
@@ -335,6 +367,80 @@ mod tests {
             parse_position(Q, b"<html>").unwrap_err().kind,
             ErrorKind::InvalidResponse
         );
+    }
+
+    #[test]
+    fn absurd_waits_and_counts_are_invalid() {
+        let position = |position: &str, wait: &str| {
+            let body =
+                format!(r#"{{"position":{position},"estimatedWaitTime":{wait},"queueId":"{Q}"}}"#);
+            parse_position(Q, body.as_bytes())
+        };
+        assert!(position("3", "604800").is_ok());
+        assert!(position("1000000", "0").is_ok());
+        for (p, w) in [
+            ("3", "1e300"),
+            ("3", "604800.5"),
+            ("3", "-1"),
+            ("3", "-0.0000001"),
+            ("1000001", "1"),
+            ("4294967295", "1"),
+            ("99999999999999999999", "1"),
+            ("1.5", "1"),
+            ("3", "\"NaN\""),
+            ("3", "null"),
+        ] {
+            let error = position(p, w).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidResponse, "{p} {w}: {error}");
+        }
+        for wait in ["1e300", "604801", "-5"] {
+            let body = format!(r#"{{"results":[{{"estimatedWaitTimeSeconds":{wait}}}]}}"#);
+            let error = parse_estimated_wait(body.as_bytes()).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidResponse, "{wait}");
+        }
+        let observation = |count: i64, again: i64| {
+            let body = format!(
+                r#"{{"results":[{{"group":{{"queueId":"{Q}"}},"data":[
+                   {{"metric":"oOnQueueUsers","qualifier":"IDLE","stats":{{"count":{count}}}}},
+                   {{"metric":"oOnQueueUsers","qualifier":"INTERACTING","stats":{{"count":{again}}}}}]}}]}}"#
+            );
+            parse_observations(&[Q], body.as_bytes())
+        };
+        assert_eq!(
+            observation(500_000, 500_000).unwrap()[Q].agents_on_queue,
+            Some(1_000_000)
+        );
+        for (a, b) in [(500_000, 500_001), (1_000_001, 0), (-1, 0), (i64::MAX, 1)] {
+            let error = observation(a, b).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidResponse, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn json_content_types() {
+        for good in [
+            "application/json",
+            "application/json; charset=UTF-8",
+            "Application/JSON;charset=utf-8",
+            " application/json ",
+            "application/problem+json",
+            "application/vnd.genesys+json; v=2",
+        ] {
+            assert!(is_json_content_type(good), "{good}");
+        }
+        for bad in [
+            "",
+            "text/html",
+            "text/json",
+            "application/jsonp",
+            "application/+json",
+            "application/octet-stream",
+            "application",
+            "json",
+            "text/plain; application/json",
+        ] {
+            assert!(!is_json_content_type(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -277,3 +277,42 @@ async fn hostile_token_lifetimes_neither_crash_nor_storm() {
     assert_eq!(run.handle.telemetry().restarts_total(), 0);
     run.handle.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn the_demand_follows_the_queues_polled() {
+    // 10 queues at 5 s need 120 requests a minute; the budget is 60.
+    let queues = ids(10);
+    let mut s = settings(&queues, 5_000);
+    s.poll.backoff_base = Duration::from_secs(1);
+    s.poll.backoff_max = Duration::from_secs(60);
+    s.genesys.rate_limit_per_minute = 60;
+    let run = start(QueueWatch::new(s)).await;
+    let limiter = run.handle.inner.shared.limiter.clone();
+    let rate = limiter.rate_per_minute();
+    assert!(
+        (limiter.stretch() - 120.0 / rate).abs() < 1e-6,
+        "{}",
+        limiter.stretch()
+    );
+    for id in &queues[5..] {
+        assert!(run.handle.remove_queue(id).await, "{id}");
+    }
+    assert!(
+        (limiter.stretch() - 60.0 / rate).abs() < 1e-6,
+        "{}",
+        limiter.stretch()
+    );
+    for id in &queues[5..] {
+        let queue = crate::config::QueueSettings {
+            id: id.clone(),
+            ..run.handle.settings().queues[0].clone()
+        };
+        run.handle.add_queue(queue).await.unwrap();
+    }
+    assert!(
+        (limiter.stretch() - 120.0 / rate).abs() < 1e-6,
+        "{}",
+        limiter.stretch()
+    );
+    run.handle.shutdown().await;
+}

@@ -49,8 +49,20 @@ impl Handle {
     }
 
     /// Reads, validates and applies a settings file (what SIGHUP does).
+    ///
+    /// The file is read and parsed on a blocking thread, so a slow disk or a
+    /// huge file never stalls the actors of this event loop.
     pub async fn reload_file(&self, path: &std::path::Path) -> Result<ReloadSummary, ConfigError> {
-        self.reload(Settings::load(path)?).await
+        let owned = path.to_path_buf();
+        let loaded = off_loop(move || Settings::load(&owned))
+            .await
+            .unwrap_or_else(|| {
+                Err(ConfigError::Io {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other("the settings reader stopped unexpectedly"),
+                })
+            })?;
+        self.reload(loaded).await
     }
 
     /// Applies new settings: added queues start, removed ones stop, changed
@@ -66,20 +78,14 @@ impl Handle {
             .into_iter()
             .map(|spec| (spec.queue_id.to_string(), spec))
             .collect();
-        // In cluster mode the lease manager starts owned queues and sets the
-        // demand to this instance's share; it reads the new settings itself.
+        // In cluster mode the lease manager starts owned queues; it reads
+        // the new settings itself.
         let clustered = self
             .inner
             .cluster
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some();
-        if !clustered {
-            self.inner
-                .shared
-                .limiter
-                .set_demand(settings.budget().requests_per_minute);
-        }
         let current: HashMap<String, Arc<PollerSpec>> = {
             let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
             pollers
@@ -120,6 +126,8 @@ impl Handle {
             .settings
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = settings;
+        // The demand is what the pollers running now need.
+        self.rebudget();
         for section in &summary.needs_restart {
             log::warn!("reload: changes to `{section}` take effect after a restart");
         }
@@ -161,6 +169,12 @@ impl Handle {
     }
 }
 
+/// Runs `work` on tokio's blocking pool, away from the actors' event loop;
+/// `None` if it panicked or the runtime is shutting down.
+async fn off_loop<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(work).await.ok()
+}
+
 /// Sections whose changes a running instance cannot apply.
 fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
     let mut changed = Vec::new();
@@ -184,4 +198,40 @@ fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
         changed.push("poll (retries, backoff, history_size)");
     }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::off_loop;
+
+    /// The blocking work waits for a task of this event loop: it only gets
+    /// the go-ahead if the loop keeps running while the work blocks.
+    #[actix_rt::test]
+    async fn blocking_work_leaves_the_event_loop_free() {
+        let (go, wait) = mpsc::channel::<()>();
+        let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+        let work = off_loop(move || {
+            let _ = started_tx.send(());
+            // Bound only for the failure case (work run on the loop itself).
+            wait.recv_timeout(Duration::from_secs(10)).is_ok()
+        });
+        actix_rt::spawn(async move {
+            let _ = started.await;
+            let _ = go.send(());
+        });
+        assert_eq!(work.await, Some(true), "the event loop was blocked");
+    }
+
+    #[actix_rt::test]
+    async fn settings_file_errors_come_back() {
+        let missing = std::path::PathBuf::from("/nonexistent/queuewatch/settings.yaml");
+        let result = off_loop(move || crate::config::Settings::load(&missing)).await;
+        assert!(matches!(
+            result,
+            Some(Err(crate::config::ConfigError::Io { .. }))
+        ));
+    }
 }

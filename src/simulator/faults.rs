@@ -36,6 +36,25 @@ pub enum Fault {
         /// HTTP status; values outside 200..=599 become 500.
         status: u16,
     },
+    /// API answers this status (normally 3xx) with a `Location` header and no body.
+    Redirect {
+        /// HTTP status; values outside 200..=599 become 500.
+        status: u16,
+        /// Value of the `Location` header.
+        location: String,
+    },
+    /// API answers its normal 200 body with this `Content-Type` instead of
+    /// `application/json`; an empty string sends no `Content-Type` at all.
+    ContentType {
+        /// The header value.
+        content_type: String,
+    },
+    /// API answers 200 `application/json` with exactly this body (absurd
+    /// values, wrong shapes).
+    Body {
+        /// The body sent.
+        body: String,
+    },
     /// Token endpoint answers this status with an OAuth error body.
     TokenOutage {
         /// HTTP status; values outside 200..=599 become 500.

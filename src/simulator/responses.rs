@@ -2,7 +2,7 @@
 
 use std::io;
 
-use actix_web::http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::HttpResponse;
@@ -115,6 +115,33 @@ pub(crate) fn malformed_body() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(r#"{"results":[{"group":{"queueId":"#)
+}
+
+/// A redirect to `location` with no body (invalid header values are left out).
+pub(crate) fn redirect(status: StatusCode, location: &str) -> HttpResponse {
+    let mut response = HttpResponse::build(status).finish();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    response
+}
+
+/// A 200 JSON response with exactly this body text.
+pub(crate) fn raw_json(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
+}
+
+/// Replaces the `Content-Type` of a response; empty (or invalid) removes it.
+pub(crate) fn set_content_type(response: &mut HttpResponse, content_type: &str) {
+    let headers = response.headers_mut();
+    headers.remove(CONTENT_TYPE);
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        if !content_type.is_empty() {
+            headers.insert(CONTENT_TYPE, value);
+        }
+    }
 }
 
 /// A response whose body fails at once: actix-web drops the connection

@@ -13,7 +13,7 @@ use super::observations::{self, Rejection};
 use super::record::{Endpoint, RequestRecord, STATUS_DROPPED};
 use super::responses::{
     add_correlation_header, add_usage_headers, correlation_id, default_message, dropped_connection,
-    genesys_error, malformed_body, rate_limited, status_code,
+    genesys_error, malformed_body, rate_limited, raw_json, redirect, set_content_type, status_code,
 };
 use super::shared::Shared;
 use super::state::SimState;
@@ -171,6 +171,10 @@ async fn authorized_call(
             let status = status_code(status);
             Some(genesys_error(status, default_message(status), correlation))
         }
+        Some(Fault::Redirect {
+            status,
+            ref location,
+        }) => Some(redirect(status_code(status), location)),
         _ => None,
     };
     let now = Instant::now();
@@ -190,8 +194,15 @@ async fn authorized_call(
     };
     let mut response = match fault {
         Some(Fault::MalformedBody) => malformed_body(),
+        Some(Fault::Body { body }) => raw_json(body),
         _ => match answer(&mut state, now, fault == Some(Fault::WrongQueueId)) {
-            Ok(body) => HttpResponse::Ok().json(body),
+            Ok(body) => {
+                let mut response = HttpResponse::Ok().json(body);
+                if let Some(Fault::ContentType { content_type }) = &fault {
+                    set_content_type(&mut response, content_type);
+                }
+                response
+            }
             Err((status, message)) => genesys_error(status, &message, correlation),
         },
     };

@@ -12,9 +12,11 @@
 //! # }
 //! ```
 
+mod quiet_log;
 mod routes;
 mod sse;
 
+pub use quiet_log::QuietClientErrors;
 pub(crate) use sse::EventHub;
 
 use actix_web::web;
@@ -24,9 +26,14 @@ use crate::runtime::Handle;
 /// Mounts `/healthz`, `/readyz`, `/metrics`, `/api/queues`,
 /// `/api/queues/{id}`, `/api/events` and `/` for `handle`.
 ///
+/// Every route answers GET and HEAD; other methods get 405 with `Allow`.
 /// When the settings name `http.auth_token_env`, every route but the health
-/// checks needs `Authorization: Bearer <token>` (or `?access_token=` for the
-/// page's event stream, which browsers cannot send headers on).
+/// checks needs `Authorization: Bearer <token>` (any case of `Bearer`; or
+/// `?access_token=` for the page's event stream, which browsers cannot send
+/// headers on); the token is compared in constant time. Without a token,
+/// those routes answer only requests whose `Host` is a loopback name or
+/// address or the bind address (421 otherwise), so that a web page cannot
+/// reach them through DNS rebinding.
 pub fn configure(handle: Handle) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| routes::register(cfg, handle.clone())
 }
