@@ -12,12 +12,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use nats_support::{binary_or_skip, NatsServer, TempDir};
+use nats_support::{binary_or_skip, wait_for, wait_until, NatsServer, TempDir};
 use queuewatch::simulator::{self, RequestRecord, SimulatorConfig};
 
 const QUEUES: usize = 60;
 const INTERVAL: Duration = Duration::from_secs(5);
 const LEASE_TTL: Duration = Duration::from_secs(3);
+/// How long the outage test keeps NATS down.
+const OUTAGE: Duration = Duration::from_secs(6);
 
 /// The tests measure takeover times: one at a time on a small machine.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -39,11 +41,12 @@ fn write_settings(
     nats_url: &str,
     bind: Option<u16>,
     queues: usize,
+    rate: u32,
 ) -> std::path::PathBuf {
     let bind = bind.map_or("null".to_owned(), |port| format!("127.0.0.1:{port}"));
     let mut yaml = format!(
         "genesys:\n  environment: mypurecloud.com\n  api_url: {sim_url}\n  login_url: {sim_url}\n  \
-         rate_limit_per_minute: 1000\npoll:\n  interval: 5s\ncallbacks: []\nhttp:\n  bind: {bind}\n\
+         rate_limit_per_minute: {rate}\npoll:\n  interval: 5s\ncallbacks: []\nhttp:\n  bind: {bind}\n\
          cluster:\n  nats_url: {nats_url}\n  instance_id: {name}\n  lease_ttl: 3s\nqueues:\n"
     );
     for id in queue_ids_n(queues) {
@@ -66,8 +69,9 @@ impl Instance {
         nats_url: &str,
         bind: Option<u16>,
         queues: usize,
+        rate: u32,
     ) -> Instance {
-        let config = write_settings(dir, name, sim_url, nats_url, bind, queues);
+        let config = write_settings(dir, name, sim_url, nats_url, bind, queues, rate);
         let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_queuewatch"))
             .args(["run", "--config"])
@@ -192,21 +196,38 @@ async fn three_instances_share_sixty_queues_and_take_over_on_failure() {
         .await
         .unwrap();
     let (sim_url, nats_url) = (sim.base_url(), server.url());
-    // node-c serves its status API: /api/queues and /metrics are checked there.
-    let port = nats_support::free_port();
+    // Each serves its status API (owned queues in /metrics); node-c's
+    // /api/queues is checked too.
+    let ports: Vec<u16> = (0..3).map(|_| nats_support::free_port()).collect();
+    let port = ports[2];
     let mut instances: Vec<Instance> = ["node-a", "node-b", "node-c"]
         .iter()
-        .map(|name| {
-            let bind = (*name == "node-c").then_some(port);
-            Instance::start(&dir.0, name, &sim_url, &nats_url, bind, QUEUES)
+        .zip(&ports)
+        .map(|(name, port)| {
+            Instance::start(&dir.0, name, &sim_url, &nats_url, Some(*port), QUEUES, 1000)
         })
         .collect();
 
     let result = std::panic::AssertUnwindSafe(async {
-        // Settle, then watch two full intervals.
-        tokio::time::sleep(Duration::from_secs(8)).await;
+        // Settled: each owns its share. Then every queue is polled twice.
+        let settled = wait_until(
+            "each instance owns 20 queues",
+            Duration::from_secs(30),
+            async || ports.iter().all(|p| owned(*p) == Some(QUEUES as u64 / 3)),
+        )
+        .await;
         let from = SystemTime::now();
-        tokio::time::sleep(INTERVAL * 2).await;
+        wait_until("every queue polled twice", INTERVAL * 3, async || {
+            let all = polls(&sim.requests());
+            let mut count: HashMap<&str, usize> = HashMap::new();
+            for (at, queue, _) in &all {
+                if *at >= from {
+                    *count.entry(queue.as_str()).or_default() += 1;
+                }
+            }
+            count.len() == QUEUES && count.values().all(|n| *n >= 2)
+        })
+        .await;
         let to = SystemTime::now();
         let all = polls(&sim.requests());
         let steady = owners(&all, from, to);
@@ -246,32 +267,33 @@ async fn three_instances_share_sixty_queues_and_take_over_on_failure() {
         instances[0].signal("-KILL");
         let killed_at = SystemTime::now();
         instances[0].wait();
-        // node-a's token: the one whose polls stop.
-        tokio::time::sleep(LEASE_TTL + INTERVAL + Duration::from_secs(3)).await;
-        let all = polls(&sim.requests());
-        let after_kill = owners(&all, killed_at + Duration::from_secs(1), SystemTime::now());
-        let active_after: BTreeSet<String> = after_kill.values().flatten().cloned().collect();
-        let dead_token = share
-            .keys()
-            .find(|t| !active_after.contains(*t))
-            .expect("the killed instance stopped polling")
-            .clone();
-        let crash_takeover = takeover(&all, &share[&dead_token], &dead_token, killed_at)
-            .expect("every queue of the killed instance is polled again");
+        // node-a's token is the one whose polls stop; wait until its queues
+        // were all polled again by the others.
+        let (_, crash_takeover) = wait_for(
+            "every queue of the killed instance is polled again",
+            LEASE_TTL + INTERVAL + Duration::from_secs(10),
+            async || handed_over(&sim.requests(), &share, killed_at),
+        )
+        .await;
 
-        // Clean stop (SIGTERM) of a second instance.
-        let all = polls(&sim.requests());
-        let now = SystemTime::now();
-        let recent = owners(&all, now - INTERVAL, now);
-        assert_eq!(recent.len(), QUEUES, "all queues polled by the two left");
-        for (queue, tokens) in &recent {
-            assert_eq!(
-                tokens.len(),
-                1,
-                "queue {queue} polled by {} instances",
-                tokens.len()
-            );
-        }
+        // Clean stop (SIGTERM) of a second instance, once the two left poll
+        // every queue, each queue by one of them (over a little more than
+        // an interval, so that each queue's last poll is in it).
+        let recent = wait_for(
+            "every queue is polled by exactly one of the two left",
+            INTERVAL * 3,
+            async || {
+                let now = SystemTime::now();
+                let recent = owners(
+                    &polls(&sim.requests()),
+                    now - INTERVAL - Duration::from_millis(500),
+                    now,
+                );
+                let steady = recent.len() == QUEUES && recent.values().all(|t| t.len() == 1);
+                steady.then_some(recent)
+            },
+        )
+        .await;
         let mut by_token: HashMap<String, BTreeSet<String>> = HashMap::new();
         for (queue, tokens) in &recent {
             by_token
@@ -284,17 +306,12 @@ async fn three_instances_share_sixty_queues_and_take_over_on_failure() {
         let stopped_at = SystemTime::now();
         let status = instances[1].wait().unwrap();
         assert!(status.success(), "clean exit: {status}");
-        tokio::time::sleep(INTERVAL + Duration::from_secs(3)).await;
-        let all = polls(&sim.requests());
-        let after_stop = owners(&all, stopped_at + Duration::from_secs(1), SystemTime::now());
-        let active: BTreeSet<String> = after_stop.values().flatten().cloned().collect();
-        let stopped_token = by_token
-            .keys()
-            .find(|t| !active.contains(*t))
-            .expect("the stopped instance stopped polling")
-            .clone();
-        let clean_takeover = takeover(&all, &by_token[&stopped_token], &stopped_token, stopped_at)
-            .expect("every queue of the stopped instance is polled again");
+        let (_, clean_takeover) = wait_for(
+            "every queue of the stopped instance is polled again",
+            INTERVAL + Duration::from_secs(10),
+            async || handed_over(&sim.requests(), &by_token, stopped_at),
+        )
+        .await;
 
         // Never two instances within one interval: consecutive polls of a
         // queue by different instances are an interval apart.
@@ -310,7 +327,8 @@ async fn three_instances_share_sixty_queues_and_take_over_on_failure() {
             last.insert(queue, (*at, token));
         }
         eprintln!(
-            "shares {sizes:?}, then {two_sizes:?}; crash takeover {crash_takeover:?} \
+            "settled {settled:?} after start; shares {sizes:?}, then {two_sizes:?}; \
+             crash takeover {crash_takeover:?} \
              (bound {:?}); clean handover {clean_takeover:?} (bound {INTERVAL:?}); \
              closest polls of one queue by two instances {closest:?}",
             LEASE_TTL + INTERVAL
@@ -328,11 +346,13 @@ async fn three_instances_share_sixty_queues_and_take_over_on_failure() {
             "clean handover took {clean_takeover:?}"
         );
         // node-c, the last one, owns everything and says so.
+        wait_until(
+            "node-c owns every queue",
+            Duration::from_secs(5),
+            async || owned(port) == Some(QUEUES as u64),
+        )
+        .await;
         let metrics = http_get(port, "/metrics");
-        assert!(
-            metrics.contains(&format!("queuewatch_cluster_owned_queues {QUEUES}\n")),
-            "{metrics}"
-        );
         let acquired = metrics
             .lines()
             .find_map(|l| {
@@ -361,18 +381,58 @@ async fn three_instances_share_sixty_queues_and_take_over_on_failure() {
 
 /// A plain HTTP/1.0 GET on 127.0.0.1:`port`; the body.
 fn http_get(port: u16, path: &str) -> String {
+    try_http_get(port, path).expect("the status API answers")
+}
+
+/// [`http_get`], `None` when nothing answers (yet).
+fn try_http_get(port: u16, path: &str) -> Option<String> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("status API");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    stream.read_to_string(&mut response).ok()?;
     response
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_owned())
-        .unwrap_or_default()
+}
+
+/// `queuewatch_cluster_owned_queues` of the instance serving on `port`.
+fn owned(port: u16) -> Option<u64> {
+    gauge(port, "queuewatch_cluster_owned_queues")
+}
+
+/// A gauge of the instance serving on `port`.
+fn gauge<T: std::str::FromStr>(port: u16, name: &str) -> Option<T> {
+    let prefix = format!("{name} ");
+    try_http_get(port, "/metrics")?
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_owned))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Once the instance that stopped at `since` is known (the one token of
+/// `shares` that polls no more while the others do) and each of its queues
+/// was polled again by another: its token and the longest time that took.
+fn handed_over(
+    records: &[RequestRecord],
+    shares: &HashMap<String, BTreeSet<String>>,
+    since: SystemTime,
+) -> Option<(String, Duration)> {
+    let all = polls(records);
+    let after = owners(&all, since + Duration::from_secs(1), SystemTime::now());
+    let active: BTreeSet<&String> = after.values().flatten().collect();
+    let gone: Vec<&String> = shares.keys().filter(|t| !active.contains(t)).collect();
+    let [gone] = gone.as_slice() else {
+        return None;
+    };
+    if active.len() != shares.len() - 1 {
+        return None;
+    }
+    let worst = takeover(&all, &shares[*gone], gone, since)?;
+    Some(((*gone).clone(), worst))
 }
 
 #[actix_rt::test]
@@ -393,19 +453,47 @@ async fn a_nats_outage_pauses_polling_and_ownership_recovers() {
         .await
         .unwrap();
     let (sim_url, nats_url) = (sim.base_url(), server.url());
+    let ports: Vec<u16> = (0..2).map(|_| nats_support::free_port()).collect();
     let mut instances: Vec<Instance> = ["node-x", "node-y"]
         .iter()
-        .map(|name| Instance::start(&dir.0, name, &sim_url, &nats_url, None, N))
+        .zip(&ports)
+        .map(|(name, port)| {
+            Instance::start(&dir.0, name, &sim_url, &nats_url, Some(*port), N, 1000)
+        })
         .collect();
+    let shares_are = |n: u64| {
+        let ports = ports.clone();
+        move || ports.iter().all(|p| owned(*p) == Some(n))
+    };
     let result = std::panic::AssertUnwindSafe(async {
-        tokio::time::sleep(Duration::from_secs(7)).await;
+        let balanced = shares_are(N as u64 / 2);
+        wait_until(
+            "each instance owns 10 queues",
+            Duration::from_secs(30),
+            async || balanced(),
+        )
+        .await;
         server.kill();
         let killed_at = SystemTime::now();
-        // Past lease_ttl / 2 without a heartbeat, both stop polling.
-        tokio::time::sleep(Duration::from_secs(6)).await;
+        // Past lease_ttl / 3 without a heartbeat, both stop polling.
+        let fenced = shares_are(0);
+        let fence = wait_until("both instances stop polling", LEASE_TTL, async || fenced()).await;
+        // The outage lasts 6 s (the fault injected, not a wait for anything).
+        tokio::time::sleep(OUTAGE.saturating_sub(fence)).await;
         server.restart();
         let restarted_at = SystemTime::now();
-        tokio::time::sleep(Duration::from_secs(4) + INTERVAL * 2).await;
+        wait_until(
+            "each instance owns 10 queues again",
+            Duration::from_secs(30),
+            async || balanced(),
+        )
+        .await;
+        let rebalanced = restarted_at.elapsed().unwrap_or_default();
+        let settled_at = SystemTime::now();
+        wait_until("every queue is polled again", INTERVAL * 2, async || {
+            owners(&polls(&sim.requests()), settled_at, SystemTime::now()).len() == N
+        })
+        .await;
         let all = polls(&sim.requests());
         let paused = owners(&all, killed_at + Duration::from_secs(3), restarted_at);
         assert!(
@@ -413,8 +501,7 @@ async fn a_nats_outage_pauses_polling_and_ownership_recovers() {
             "no instance polls while ownership cannot be proven: {} queue(s) polled",
             paused.len()
         );
-        let now = SystemTime::now();
-        let recovered = owners(&all, now - INTERVAL * 2, now);
+        let recovered = owners(&all, settled_at, SystemTime::now());
         assert_eq!(recovered.len(), N, "every queue is polled again");
         let mut per_token: HashMap<&String, usize> = HashMap::new();
         for (queue, tokens) in &recovered {
@@ -433,7 +520,10 @@ async fn a_nats_outage_pauses_polling_and_ownership_recovers() {
             .iter()
             .find(|(at, _, _)| *at >= restarted_at)
             .map(|(at, _, _)| at.duration_since(restarted_at).unwrap_or_default());
-        eprintln!("after NATS came back, polling resumed in {resumed:?}; shares {shares:?}");
+        eprintln!(
+            "fenced {fence:?} after the kill; after NATS came back, polling resumed in \
+             {resumed:?}, shares {shares:?} in {rebalanced:?}"
+        );
     });
     let outcome = futures_util::FutureExt::catch_unwind(result).await;
     for instance in &mut instances {
@@ -447,4 +537,70 @@ async fn a_nats_outage_pauses_polling_and_ownership_recovers() {
     if std::env::var_os("QW_TEST_DUMP").is_some() {
         dump_logs(&dir.0);
     }
+}
+
+/// Each instance has its own token and budget: its interval stretch follows
+/// the queues it owns, and grows when it takes over a dead one's share.
+#[actix_rt::test]
+async fn each_instances_stretch_follows_the_queues_it_owns() {
+    let test = "each_instances_stretch_follows_the_queues_it_owns";
+    let Some(binary) = binary_or_skip(test) else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let store = TempDir::new("nats-stretch");
+    let dir = TempDir::new("stretch-run");
+    let server = NatsServer::start(&binary, &store.0);
+    // 30 queues at 5 s; a budget of 100 a minute per instance (97 with
+    // headroom): 10 owned need 120 (x1.24), 15 owned need 180 (x1.86).
+    const N: usize = 30;
+    let config = SimulatorConfig::with_queues(queue_ids_n(N));
+    let sim = simulator::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let (sim_url, nats_url) = (sim.base_url(), server.url());
+    let ports: Vec<u16> = (0..3).map(|_| nats_support::free_port()).collect();
+    let mut instances: Vec<Instance> = ["node-a", "node-b", "node-c"]
+        .iter()
+        .zip(&ports)
+        .map(|(name, port)| Instance::start(&dir.0, name, &sim_url, &nats_url, Some(*port), N, 100))
+        .collect();
+    let stretch_near = |port: u16, expected: f64| {
+        gauge::<f64>(port, "queuewatch_interval_stretch")
+            .is_some_and(|s| (s - expected).abs() < 0.02)
+    };
+    let result = std::panic::AssertUnwindSafe(async {
+        wait_until(
+            "each owns 10, stretched x1.24",
+            Duration::from_secs(30),
+            async || {
+                ports
+                    .iter()
+                    .all(|p| owned(*p) == Some(10) && stretch_near(*p, 120.0 / 97.0))
+            },
+        )
+        .await;
+        instances[2].signal("-KILL");
+        instances[2].wait();
+        wait_until(
+            "the survivors own 15 each, stretched x1.86",
+            LEASE_TTL + INTERVAL * 4,
+            async || {
+                ports[..2]
+                    .iter()
+                    .all(|p| owned(*p) == Some(15) && stretch_near(*p, 180.0 / 97.0))
+            },
+        )
+        .await;
+    });
+    let outcome = futures_util::FutureExt::catch_unwind(result).await;
+    for instance in &mut instances {
+        instance.signal("-TERM");
+        instance.wait();
+    }
+    if let Err(panic) = outcome {
+        dump_logs(&dir.0);
+        std::panic::resume_unwind(panic);
+    }
+    sim.stop().await;
 }

@@ -20,18 +20,25 @@
 //! - A clean stop deletes the heartbeat, then the leases, after the pollers
 //!   drained: the others see the deletions at once (they watch the lease
 //!   bucket) and take over.
+//! - An unsupported server (below 2.10, or JetStream off) fails the start
+//!   when it answers then, and is fatal for the process when it is found
+//!   later (once connected); so are JetStream requests that keep failing
+//!   with errors (not timeouts) for [`super::JETSTREAM_FATAL_AFTER`] while
+//!   the connection is up.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::Recipient;
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::actors::Fatal;
 use crate::config::ClusterSettings;
-use crate::runtime::{poller_specs, Handle};
+use crate::runtime::{poller_specs, Handle, StartError};
 
 /// The bucket of queue leases.
 pub(crate) const LEASES_BUCKET: &str = "queuewatch_leases";
@@ -115,16 +122,22 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     /// Starts the lease manager of `handle`. Connects in the background: an
-    /// unreachable NATS delays ownership, it does not fail the start.
+    /// unreachable NATS delays ownership, it does not fail the start; a
+    /// server that answers but is not supported does ([`StartError::Runtime`]).
+    /// `fatal` receives what is fatal later.
     pub(crate) async fn start(
         handle: Handle,
         settings: &ClusterSettings,
         tls: &Arc<rustls::ClientConfig>,
-    ) -> Result<Cluster, String> {
+        fatal: Recipient<Fatal>,
+    ) -> Result<Cluster, StartError> {
         let me = instance_id(settings);
+        super::check_at_start(&settings.nats_url, tls)
+            .await
+            .map_err(|why| StartError::Runtime(format!("cluster.nats_url: {why}")))?;
         let client = super::connect(&settings.nats_url, &format!("cluster {me}"), tls)
             .await
-            .map_err(|e| format!("cluster.nats_url: {e}"))?;
+            .map_err(|e| StartError::Config(format!("cluster.nats_url: {e}")))?;
         let (commands, receiver) = mpsc::channel(4);
         let ttl = settings.lease_ttl;
         log::info!("cluster: instance {me}, lease_ttl {ttl:?}");
@@ -138,6 +151,10 @@ impl Cluster {
             me,
             ttl,
             client,
+            url: settings.nats_url.clone(),
+            fatal,
+            fatal_sent: false,
+            jetstream: super::Persistence::new(super::JETSTREAM_FATAL_AFTER),
             stores: None,
             watch: None,
             watch_since: None,
@@ -180,6 +197,13 @@ struct Manager {
     me: String,
     ttl: Duration,
     client: async_nats::Client,
+    /// `cluster.nats_url`; only ever shown [`super::redacted`].
+    url: String,
+    /// Where a fatal problem goes (the process exits 1), and whether it went.
+    fatal: Recipient<Fatal>,
+    fatal_sent: bool,
+    /// JetStream requests failing in a row.
+    jetstream: super::Persistence,
     stores: Option<Stores>,
     /// Changes of the lease bucket, and since when.
     watch: Option<kv::Watch>,
@@ -260,12 +284,47 @@ impl Manager {
         }
     }
 
+    /// Reports `reason` as fatal for the process, once.
+    fn fatal(&mut self, reason: String) {
+        if !self.fatal_sent {
+            self.fatal_sent = true;
+            log::error!("cluster: {reason}");
+            self.fatal.do_send(Fatal {
+                reason: format!("cluster: {reason}"),
+                kind: crate::error::ErrorKind::Cancelled,
+            });
+        }
+    }
+
+    /// A JetStream request failed with `error`: fatal once such failures
+    /// (answers, not timeouts) have lasted long enough while connected.
+    fn jetstream_failed(&mut self, error: &str) {
+        if super::is_timeout(error) {
+            return;
+        }
+        let connected = super::connected(&self.client);
+        if let Some(lasted) = self.jetstream.failed(connected, Instant::now()) {
+            let lasted = Duration::from_secs(lasted.as_secs());
+            self.fatal(format!(
+                "NATS server {} at {} has answered every JetStream request with an error \
+                 for {}: {error}",
+                self.client.server_info().version,
+                super::redacted(&self.url),
+                humantime::format_duration(lasted)
+            ));
+        }
+    }
+
     /// One period: heartbeat, live instances, the watch, then balance.
     async fn round(&mut self) {
+        if let Some(why) = super::unsupported_now(&self.client, &self.url) {
+            self.fatal(why);
+        }
         if self.stores.is_none() {
             match tokio::time::timeout(self.request_timeout(), self.open_buckets()).await {
                 Ok(Ok(stores)) => self.stores = Some(stores),
                 Ok(Err(e)) => {
+                    self.jetstream_failed(&e);
                     self.fence_if_silent();
                     return self.warn(&format!("lease buckets not ready: {e}"));
                 }
@@ -291,10 +350,15 @@ impl Manager {
                     self.watch = Some(watch);
                     self.watch_since = Some(Instant::now());
                 }
-                _ => return self.warn("cannot watch the lease bucket"),
+                Ok(Err(e)) => {
+                    self.jetstream_failed(&e.to_string());
+                    return self.warn(&format!("cannot watch the lease bucket: {e}"));
+                }
+                Err(_) => return self.warn("cannot watch the lease bucket: NATS does not answer"),
             }
         }
         if self.refresh_live().await {
+            self.jetstream.succeeded();
             self.rebalance().await;
         }
     }
@@ -321,7 +385,12 @@ impl Manager {
                 self.last_heartbeat = Some(Instant::now());
                 true
             }
-            _ => {
+            Ok(Err(e)) => {
+                self.jetstream_failed(&e.to_string());
+                self.warn(&format!("cannot write the heartbeat: {e}"));
+                false
+            }
+            Err(_) => {
                 self.warn("cannot write the heartbeat (NATS unreachable?)");
                 false
             }
@@ -369,8 +438,13 @@ impl Manager {
                 self.live = live;
                 true
             }
-            _ => {
-                self.warn("cannot list the live instances");
+            Ok(Err(e)) => {
+                self.jetstream_failed(&e);
+                self.warn(&format!("cannot list the live instances: {e}"));
+                false
+            }
+            Err(_) => {
+                self.warn("cannot list the live instances: NATS does not answer");
                 false
             }
         }
@@ -539,7 +613,8 @@ impl Manager {
         if self.enforce(&queues) || changed {
             self.after_change();
         } else {
-            self.set_demand();
+            // A reload may have changed the owned queues' intervals.
+            self.handle.rebudget();
         }
     }
 
@@ -615,10 +690,12 @@ impl Manager {
         changed
     }
 
-    /// After ownership changed: the rate demand is this instance's share.
+    /// After ownership changed: the rate demand follows the owned queues
+    /// (their pollers), and a changed stretch is logged.
     fn after_change(&self) {
         self.handle.telemetry().set_cluster_owned(self.owned.len());
-        let settings = self.set_demand();
+        self.handle.rebudget();
+        let settings = self.handle.settings();
         log::info!(
             "cluster: {} owns {} of {} queue(s) ({} live instance(s))",
             self.me,
@@ -626,20 +703,6 @@ impl Manager {
             settings.queues.len(),
             self.live.len()
         );
-    }
-
-    /// The rate demand is this instance's share of the queues (a reload
-    /// sets it to the whole set); returns the settings in force.
-    fn set_demand(&self) -> crate::config::Settings {
-        let settings = self.handle.settings();
-        let total = settings.queues.len().max(1) as f64;
-        let share = self.owned.len() as f64 / total;
-        self.handle
-            .inner
-            .shared
-            .limiter
-            .set_demand(settings.budget().requests_per_minute * share);
-        settings
     }
 
     /// Clean stop: heartbeat first (the others' shares grow at once), then leases.
@@ -743,6 +806,46 @@ mod tests {
         assert!(drift.abs() <= 5 || drift.abs() >= 14_995, "{drift}");
         assert!(
             shared_epoch([Duration::from_millis(86_400_001), Duration::from_secs(7)]).is_none()
+        );
+    }
+
+    fn settings(url: &str) -> crate::config::Settings {
+        let mut settings =
+            crate::config::Settings::for_queues(["c1a50000-0000-4000-8000-000000000001"]);
+        settings.http.bind = None;
+        settings.cluster = Some(ClusterSettings {
+            nats_url: url.into(),
+            instance_id: Some("unit".into()),
+            lease_ttl: Duration::from_secs(3),
+        });
+        settings
+    }
+
+    #[actix_rt::test]
+    async fn jetstream_errors_that_persist_are_fatal_for_the_process() {
+        // A 2.10 server with JetStream on whose account may not use it: every
+        // request is answered with an error, while the connection is up.
+        let url =
+            super::super::fake::start("2.10.0", true, super::super::fake::JETSTREAM_NOT_ENABLED);
+        let started = std::time::Instant::now();
+        let handle = crate::QueueWatch::new(settings(&url))
+            .start()
+            .await
+            .expect("a supported server starts");
+        let reason = tokio::time::timeout(Duration::from_secs(15), handle.fatal())
+            .await
+            .expect("fatal within 15 s");
+        let took = started.elapsed();
+        handle.shutdown().await;
+        assert!(took >= super::super::JETSTREAM_FATAL_AFTER, "{took:?}");
+        assert!(
+            reason.contains("jetstream not enabled for account") && reason.contains("2.10.0"),
+            "{reason}"
+        );
+        let metrics = handle.telemetry().encode();
+        assert!(
+            metrics.contains("queuewatch_cluster_owned_queues 0\n"),
+            "{metrics}"
         );
     }
 

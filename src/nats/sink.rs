@@ -19,8 +19,14 @@
 //!   by `timestamp`.
 //! - `Flush` (shutdown) waits, at most [`NatsLimits::flush_grace`], until
 //!   nothing is queued or in flight; what is left then is counted as dropped.
+//! - Fatal for the process ([`NatsConfig::fatal`]): a server found
+//!   unsupported once connected (below 2.10, or JetStream off; the start
+//!   checks this too), and a stream that JetStream keeps answering with
+//!   errors for [`NatsLimits::fatal_after`] while the connection is up (not
+//!   an outage: those are waited out).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -32,9 +38,13 @@ use async_nats::jetstream::{self, stream};
 use crate::actors::outbox::{flush_within, Outbox, Throttled};
 use crate::actors::sink::Flush;
 use crate::actors::supervisor::ExitGuard;
+use crate::actors::Fatal;
 use crate::backoff::ExponentialBackoff;
 use crate::event::Event;
 use crate::telemetry::Telemetry;
+
+/// How often the server connected to is checked for support, once running.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// Bounds of one `nats` callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +61,9 @@ pub(crate) struct NatsLimits {
     pub max_refusals: u32,
     /// How long `Flush` (shutdown) waits for the queue to empty.
     pub flush_grace: Duration,
+    /// How long JetStream may keep refusing the stream (error answers while
+    /// connected) before that is fatal.
+    pub fatal_after: Duration,
 }
 
 impl Default for NatsLimits {
@@ -66,6 +79,7 @@ impl Default for NatsLimits {
             publish_timeout: Duration::from_secs(5),
             max_refusals: 5,
             flush_grace: Duration::from_secs(5),
+            fatal_after: super::JETSTREAM_FATAL_AFTER,
         }
     }
 }
@@ -86,6 +100,8 @@ pub(crate) struct NatsConfig {
     pub limits: NatsLimits,
     /// Metrics (drops).
     pub telemetry: Telemetry,
+    /// Where a fatal problem goes (the process exits 1).
+    pub fatal: Recipient<Fatal>,
 }
 
 impl std::fmt::Debug for NatsConfig {
@@ -122,22 +138,85 @@ enum Outcome {
     Refused(String),
 }
 
+/// Whether JetStream keeps failing, for one incarnation and its publishes.
+struct Health {
+    persistence: Mutex<super::Persistence>,
+    reported: AtomicBool,
+}
+
+impl Health {
+    fn new(limits: &NatsLimits) -> Self {
+        Health {
+            persistence: Mutex::new(super::Persistence::new(limits.fatal_after)),
+            reported: AtomicBool::new(false),
+        }
+    }
+
+    /// A JetStream request about the stream failed with `error`.
+    fn failed(&self, config: &NatsConfig, client: &async_nats::Client, error: &str) {
+        if super::is_timeout(error) {
+            return; // an outage, waited out
+        }
+        let lasted = self
+            .persistence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failed(super::connected(client), tokio::time::Instant::now());
+        if let Some(lasted) = lasted {
+            let lasted = Duration::from_secs(lasted.as_secs());
+            self.report(
+                config,
+                format!(
+                    "callback {}: NATS server {} at {} has answered every request for stream {} \
+                     with an error for {}: {error}",
+                    config.name,
+                    client.server_info().version,
+                    super::redacted(&config.url),
+                    config.stream,
+                    humantime::format_duration(lasted)
+                ),
+            );
+        }
+    }
+
+    fn succeeded(&self) {
+        self.persistence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .succeeded();
+    }
+
+    /// Reports `reason` as fatal, once.
+    fn report(&self, config: &NatsConfig, reason: String) {
+        if !self.reported.swap(true, Ordering::Relaxed) {
+            log::error!("{reason}");
+            config.fatal.do_send(Fatal {
+                reason,
+                kind: crate::error::ErrorKind::Cancelled,
+            });
+        }
+    }
+}
+
 /// The actor of one `nats` callback.
 pub(crate) struct NatsSink {
     config: Arc<NatsConfig>,
     /// Set once connected and the stream is there.
     js: Option<jetstream::Context>,
     outbox: Outbox<Pending>,
+    health: Arc<Health>,
     _guard: ExitGuard,
 }
 
 impl NatsSink {
     pub(crate) fn new(config: Arc<NatsConfig>, guard: ExitGuard) -> Self {
         let outbox = Outbox::new(&config.name, &config.telemetry, config.limits.capacity);
+        let health = Arc::new(Health::new(&config.limits));
         NatsSink {
             config,
             js: None,
             outbox,
+            health,
             _guard: guard,
         }
     }
@@ -149,7 +228,7 @@ impl NatsSink {
         };
         while let Some(item) = self.outbox.next(self.config.limits.concurrency) {
             ctx.spawn(
-                publish(js.clone(), self.config.clone(), item)
+                publish(js.clone(), self.config.clone(), self.health.clone(), item)
                     .into_actor(self)
                     .map(|outcome, act, ctx| {
                         act.outbox.done();
@@ -169,9 +248,18 @@ impl Actor for NatsSink {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let config = self.config.clone();
+        // Each connection may be to another server: check it while running.
+        ctx.run_interval(RECHECK, |act, _| {
+            if let Some(js) = &act.js {
+                if let Some(why) = super::unsupported_now(&js.client(), &act.config.url) {
+                    let reason = format!("callback {}: {why}", act.config.name);
+                    act.health.report(&act.config, reason);
+                }
+            }
+        });
+        let (config, health) = (self.config.clone(), self.health.clone());
         ctx.spawn(
-            async move { setup(&config).await }
+            async move { setup(&config, &health).await }
                 .into_actor(self)
                 .map(|js, act, ctx| {
                     if let Some(js) = js {
@@ -188,7 +276,7 @@ impl Actor for NatsSink {
 
 /// Connects and makes sure the stream exists, retrying until it does.
 /// `None` only when the URL cannot be used.
-async fn setup(config: &NatsConfig) -> Option<jetstream::Context> {
+async fn setup(config: &NatsConfig, health: &Health) -> Option<jetstream::Context> {
     let client = match super::connect(&config.url, &config.name, &config.tls).await {
         Ok(client) => client,
         Err(error) => {
@@ -196,15 +284,22 @@ async fn setup(config: &NatsConfig) -> Option<jetstream::Context> {
             return None;
         }
     };
-    let mut js = jetstream::new(client);
+    let mut js = jetstream::new(client.clone());
     js.set_timeout(config.limits.publish_timeout);
     let mut rng = fastrand::Rng::new();
     let mut failures = Throttled::default();
     let mut attempt = 0u32;
     loop {
+        if let Some(why) = super::unsupported_now(&client, &config.url) {
+            health.report(config, format!("callback {}: {why}", config.name));
+        }
         match ensure_stream(&js, config).await {
-            Ok(()) => return Some(js),
+            Ok(()) => {
+                health.succeeded();
+                return Some(js);
+            }
             Err(error) => {
+                health.failed(config, &client, &error);
                 if let Some(n) = failures.note(1) {
                     log::warn!(
                         "callback {}: stream {} not ready ({n} attempt(s)): {error}; retrying",
@@ -239,7 +334,12 @@ async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> Result<(
 }
 
 /// Publishes one event until the stream acknowledges it (or refuses it).
-async fn publish(js: jetstream::Context, config: Arc<NatsConfig>, item: Pending) -> Outcome {
+async fn publish(
+    js: jetstream::Context,
+    config: Arc<NatsConfig>,
+    health: Arc<Health>,
+    item: Pending,
+) -> Outcome {
     let limits = config.limits;
     let mut rng = fastrand::Rng::new();
     let mut attempt: u32 = 0;
@@ -254,7 +354,10 @@ async fn publish(js: jetstream::Context, config: Arc<NatsConfig>, item: Pending)
         })
         .await;
         let error = match result {
-            Ok(Ok(_ack)) => return Outcome::Published,
+            Ok(Ok(_ack)) => {
+                health.succeeded();
+                return Outcome::Published;
+            }
             Ok(Err(error)) => error,
             Err(_) => async_nats::jetstream::context::PublishError::new(PublishErrorKind::TimedOut),
         };
@@ -265,8 +368,12 @@ async fn publish(js: jetstream::Context, config: Arc<NatsConfig>, item: Pending)
             | PublishErrorKind::MaxAckPending => {}
             PublishErrorKind::StreamNotFound => {
                 // Deleted, or a server that lost its store: create it again.
-                if let Err(why) = ensure_stream(&js, &config).await {
-                    log::debug!("callback {}: {why}", config.name);
+                match ensure_stream(&js, &config).await {
+                    Ok(()) => health.succeeded(),
+                    Err(why) => {
+                        health.failed(&config, &js.client(), &why);
+                        log::debug!("callback {}: {why}", config.name);
+                    }
                 }
             }
             PublishErrorKind::MaxPayloadExceeded
@@ -322,7 +429,32 @@ mod tests {
         failed_event(queue)
     }
 
+    /// Passes on every [`Fatal`] it gets.
+    struct Fatals(tokio::sync::mpsc::UnboundedSender<String>);
+
+    impl Actor for Fatals {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Fatal> for Fatals {
+        type Result = ();
+        fn handle(&mut self, msg: Fatal, _: &mut Context<Self>) {
+            let _ = self.0.send(msg.reason);
+        }
+    }
+
     async fn start(url: &str, limits: NatsLimits, telemetry: &Telemetry) -> Addr<NatsSink> {
+        start_reporting(url, limits, telemetry).await.0
+    }
+
+    /// The sink, and the reasons of what it reports as fatal.
+    async fn start_reporting(
+        url: &str,
+        limits: NatsLimits,
+        telemetry: &Telemetry,
+    ) -> (Addr<NatsSink>, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let fatal = Fatals(tx).start().recipient();
         let config = Arc::new(NatsConfig {
             name: "nats:bench".into(),
             url: url.into(),
@@ -331,11 +463,66 @@ mod tests {
             tls: crate::genesys::tls::client_config(&[]).unwrap(),
             limits,
             telemetry: telemetry.clone(),
+            fatal,
         });
-        supervised(telemetry, move |guard| {
+        let addr = supervised(telemetry, move |guard| {
             NatsSink::new(config.clone(), guard).start()
         })
-        .await
+        .await;
+        (addr, rx)
+    }
+
+    #[actix_rt::test]
+    async fn a_stream_jetstream_keeps_refusing_is_fatal_after_the_limit() {
+        let url =
+            super::super::fake::start("2.10.0", true, super::super::fake::JETSTREAM_NOT_ENABLED);
+        let telemetry = Telemetry::new();
+        let limits = NatsLimits {
+            fatal_after: Duration::from_millis(800),
+            backoff: ExponentialBackoff::try_new(
+                Duration::from_millis(50),
+                Duration::from_millis(200),
+            )
+            .unwrap(),
+            ..NatsLimits::default()
+        };
+        let started = std::time::Instant::now();
+        let (_addr, mut fatals) = start_reporting(&url, limits, &telemetry).await;
+        let reason = tokio::time::timeout(Duration::from_secs(10), fatals.recv())
+            .await
+            .expect("fatal within 10 s")
+            .expect("a reason");
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(800), "{took:?}");
+        assert!(
+            reason.contains("jetstream not enabled for account")
+                && reason.contains("2.10.0")
+                && reason.contains("QWBENCH"),
+            "{reason}"
+        );
+        // Reported once.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), fatals.recv())
+                .await
+                .is_err()
+        );
+    }
+
+    #[actix_rt::test]
+    async fn an_old_server_found_once_connected_is_fatal() {
+        let url =
+            super::super::fake::start("2.9.10", true, super::super::fake::JETSTREAM_NOT_ENABLED);
+        let telemetry = Telemetry::new();
+        let (_addr, mut fatals) = start_reporting(&url, NatsLimits::default(), &telemetry).await;
+        let reason = tokio::time::timeout(Duration::from_secs(10), fatals.recv())
+            .await
+            .expect("fatal within 10 s")
+            .expect("a reason");
+        assert!(
+            reason.contains("NATS server 2.9.10 at nats://127.0.0.1:")
+                && reason.contains("needs 2.10 or newer"),
+            "{reason}"
+        );
     }
 
     /// CPU time of this process so far (user + system), from /proc.
@@ -364,7 +551,8 @@ mod tests {
             flush_grace: Duration::from_millis(200),
             ..NatsLimits::default()
         };
-        let addr = start(&format!("nats://127.0.0.1:{port}"), limits, &telemetry).await;
+        let (addr, mut fatals) =
+            start_reporting(&format!("nats://127.0.0.1:{port}"), limits, &telemetry).await;
         let started = std::time::Instant::now();
         for i in 0..80 {
             addr.send(event(i)).await.unwrap();
@@ -380,6 +568,7 @@ mod tests {
             started.elapsed() < Duration::from_secs(2),
             "flush is bounded"
         );
+        assert!(fatals.try_recv().is_err(), "an outage is not fatal");
     }
 
     /// Throughput and CPU per event against a local `nats-server -js`

@@ -200,8 +200,14 @@ impl QueueWatch {
         let mut children = Vec::new();
         for (index, callback) in settings.callbacks.iter().enumerate() {
             children.push(
-                callbacks::builtin(index, callback, &telemetry, &options.tls)
-                    .map_err(StartError::Config)?,
+                callbacks::builtin(
+                    index,
+                    callback,
+                    &telemetry,
+                    &options.tls,
+                    sentinel.clone().recipient(),
+                )
+                .await?,
             );
         }
         children.extend(self.callbacks);
@@ -365,10 +371,13 @@ impl QueueWatch {
         match &settings.cluster {
             // Only the queues whose leases this instance gains are polled.
             Some(cluster) => {
-                let manager =
-                    crate::nats::cluster::Cluster::start(handle.clone(), cluster, &tls_roots)
-                        .await
-                        .map_err(StartError::Config)?;
+                let manager = crate::nats::cluster::Cluster::start(
+                    handle.clone(),
+                    cluster,
+                    &tls_roots,
+                    sentinel.clone().recipient(),
+                )
+                .await?;
                 *handle
                     .inner
                     .cluster

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use super::StartError;
 use crate::actors::callback::{Subscriber, DEFAULT_CAPACITY};
 use crate::actors::sink::{Flush, SinkActor};
 use crate::actors::supervisor::{ExitGuard, Factory, Slot, Supervise};
 use crate::actors::webhook::{WebhookActor, WebhookConfig, WebhookLimits};
+use crate::actors::Fatal;
 use crate::callbacks::webhook::{endpoint_name, SigningKey};
 use crate::callbacks::{EventSink, JsonlSink, LogSink, StdoutSink};
 use crate::config::CallbackSettings;
@@ -25,14 +27,17 @@ pub(crate) struct CallbackChild {
 
 type MakeSink = Arc<dyn Fn() -> std::io::Result<Box<dyn EventSink + Send>> + Send + Sync>;
 
-/// A built-in callback from settings. Returns `Err(message)` (naming the
-/// key) for settings that cannot be used and kinds this build cannot run yet.
-pub(crate) fn builtin(
+/// A built-in callback from settings. Fails with [`StartError::Config`]
+/// (naming the key) for settings that cannot be used, and with
+/// [`StartError::Runtime`] for a NATS server that answers but is not
+/// supported. `fatal` receives what is fatal once running.
+pub(crate) async fn builtin(
     index: usize,
     settings: &CallbackSettings,
     telemetry: &Telemetry,
     tls: &Arc<rustls::ClientConfig>,
-) -> Result<CallbackChild, String> {
+    fatal: Recipient<Fatal>,
+) -> Result<CallbackChild, StartError> {
     let (name, make): (String, MakeSink) = match settings {
         CallbackSettings::Log => ("log".into(), Arc::new(|| Ok(Box::new(LogSink) as _))),
         CallbackSettings::Stdout => ("stdout".into(), Arc::new(|| Ok(Box::new(StdoutSink) as _))),
@@ -45,15 +50,24 @@ pub(crate) fn builtin(
         }
         CallbackSettings::Webhook { url, secret_env } => {
             return webhook(index, url, secret_env.as_deref(), telemetry, tls)
+                .map_err(StartError::Config)
         }
         CallbackSettings::Nats {
             url,
             subject,
             stream,
-        } => return Ok(nats(index, url, subject, stream, telemetry, tls)),
+        } => {
+            let name = format!("nats:{subject}");
+            // A server that answers but cannot be used fails the start; an
+            // unreachable one is waited for in the background.
+            crate::nats::check_at_start(url, tls).await.map_err(|why| {
+                StartError::Runtime(format!("callbacks[{index}] ({name}): {why}"))
+            })?;
+            return Ok(nats(index, url, subject, stream, telemetry, tls, fatal));
+        }
     };
     // Fail at start, not in the background, when a sink cannot open.
-    make().map_err(|e| format!("callbacks[{index}] ({name}): {e}"))?;
+    make().map_err(|e| StartError::Config(format!("callbacks[{index}] ({name}): {e}")))?;
     Ok(sink_child(name, make))
 }
 
@@ -169,6 +183,7 @@ fn nats(
     stream: &str,
     telemetry: &Telemetry,
     tls: &Arc<rustls::ClientConfig>,
+    fatal: Recipient<Fatal>,
 ) -> CallbackChild {
     let name = format!("nats:{subject}");
     let config = Arc::new(NatsConfig {
@@ -179,6 +194,7 @@ fn nats(
         tls: tls.clone(),
         limits: NatsLimits::default(),
         telemetry: telemetry.clone(),
+        fatal,
     });
     let events: Slot<Recipient<Event>> = Slot::default();
     let flush: Slot<Recipient<Flush>> = Slot::default();

@@ -141,6 +141,48 @@ impl Drop for NatsServer {
     }
 }
 
+/// Waits until `ready` gives a value, checking every 25 ms; panics naming
+/// `what` after `within`.
+pub async fn wait_for<T>(
+    what: &str,
+    within: Duration,
+    mut ready: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = ready().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits until `ready` holds (see [`wait_for`]); how long that took.
+pub async fn wait_until(
+    what: &str,
+    within: Duration,
+    mut ready: impl AsyncFnMut() -> bool,
+) -> Duration {
+    let started = Instant::now();
+    wait_for(what, within, async || ready().await.then_some(())).await;
+    started.elapsed()
+}
+
+/// How many messages `stream` holds; `None` when NATS or the stream is not there.
+pub async fn stream_len(url: &str, stream: &str) -> Option<u64> {
+    let connect = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(1))
+        .connect(url);
+    let client = tokio::time::timeout(Duration::from_secs(2), connect)
+        .await
+        .ok()?
+        .ok()?;
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream(stream).await.ok()?;
+    Some(stream.info().await.ok()?.state.messages)
+}
+
 /// One message read back from a stream.
 #[derive(Debug, Clone)]
 pub struct Stored {
