@@ -12,6 +12,8 @@
 //! every connection ([`unsupported_now`]), and a JetStream that keeps
 //! answering with errors for [`JETSTREAM_FATAL_AFTER`] while the connection
 //! is up is fatal too ([`Persistence`]).
+//!
+//! (Past 400 lines: a third is the version check's table tests.)
 
 pub(crate) mod cluster;
 #[cfg(test)]

@@ -24,6 +24,10 @@
 //!   checks this too), and a stream that JetStream keeps answering with
 //!   errors for [`NatsLimits::fatal_after`] while the connection is up (not
 //!   an outage: those are waited out).
+//!
+//! (Past 400 lines: about a third is its tests against a fake and a real
+//! server; the pump moves into the generic outbox with the architecture
+//! issue.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
