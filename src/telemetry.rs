@@ -234,11 +234,6 @@ impl Telemetry {
         }
     }
 
-    /// The registry, for encoding `/metrics`.
-    pub fn registry(&self) -> &Registry {
-        &self.inner.registry
-    }
-
     /// The registry as OpenMetrics text.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -5,7 +5,7 @@
 //! never on fixed sleeps; every wait has a deadline.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,19 +29,15 @@ const EVENT_WAIT: Duration = Duration::from_secs(30);
 
 // ---- harness --------------------------------------------------------------
 
-/// A loopback port that was free a moment ago (bind :0, read it, release it).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().unwrap().port()
-}
-
-/// Settings for `queues` (id, name) on the simulator, served on a free loopback port.
+/// Settings for `queues` (id, name) on the simulator, served on a loopback
+/// port the system picks (`Handle::http_addr` tells which).
 fn settings(queues: &[(&str, &str)]) -> Settings {
     let mut s = Settings::for_queues(queues.iter().map(|(id, _)| *id));
     for (queue, (_, name)) in s.queues.iter_mut().zip(queues) {
         queue.name = Some((*name).to_string());
     }
-    s.http.bind = Some(SocketAddr::from(([127, 0, 0, 1], free_port())));
+    // Port 0: the system picks one; the handle tells which.
+    s.http.bind = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     s.poll.interval = Duration::from_secs(5);
     s.poll.backoff_base = Duration::from_millis(50);
     s.poll.backoff_max = Duration::from_millis(200);
@@ -51,6 +47,7 @@ fn settings(queues: &[(&str, &str)]) -> Settings {
 
 struct Instance {
     handle: Handle,
+    addr: SocketAddr,
     base: String,
     events: broadcast::Receiver<Arc<str>>,
     client: awc::Client,
@@ -62,11 +59,13 @@ impl Instance {
     }
 
     async fn start_with(builder: QueueWatch, settings: &Settings) -> Instance {
+        assert!(settings.http.bind.is_some(), "http.bind is set");
         let handle = builder.start().await.expect("queuewatch starts");
         let events = handle.event_stream();
-        let bind = settings.http.bind.expect("http.bind is set");
+        let bind = handle.http_addr().expect("the status API listens");
         Instance {
             handle,
+            addr: bind,
             base: format!("http://{bind}"),
             events,
             client: awc::Client::builder()
@@ -1011,8 +1010,8 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[actix_rt::test]
 async fn head_answers_on_every_get_route() {
     let s = settings(&[(Q1, "support")]);
-    let addr = s.http.bind.unwrap().to_string();
     let mut qw = Instance::start(s).await;
+    let addr = qw.addr.to_string();
     qw.event("poll", is_poll).await;
     for path in get_routes() {
         let (status, headers, body) = raw(
@@ -1048,8 +1047,8 @@ async fn head_answers_on_every_get_route() {
 #[actix_rt::test]
 async fn wrong_methods_get_405_with_allow() {
     let s = settings(&[(Q1, "support")]);
-    let addr = s.http.bind.unwrap().to_string();
     let qw = Instance::start(s).await;
+    let addr = qw.addr.to_string();
     for path in get_routes() {
         for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
             let (status, headers, _) = raw(
@@ -1080,9 +1079,9 @@ async fn wrong_methods_get_405_with_allow() {
 #[actix_rt::test]
 async fn without_a_token_only_local_host_names_are_answered() {
     let s = settings(&[(Q1, "support")]);
-    let bind = s.http.bind.unwrap();
-    let addr = bind.to_string();
     let qw = Instance::start(s).await;
+    let bind = qw.addr;
+    let addr = bind.to_string();
     let guarded = [
         "/",
         "/metrics",
@@ -1154,8 +1153,8 @@ async fn bearer_scheme_is_case_insensitive_and_the_token_exact() {
     std::env::set_var(VAR, TOKEN);
     let mut s = settings(&[(Q1, "support")]);
     s.http.auth_token_env = Some(VAR.into());
-    let addr = s.http.bind.unwrap().to_string();
     let qw = Instance::start(s).await;
+    let addr = qw.addr.to_string();
     let ask = |authorization: String, host: &'static str| {
         let addr = addr.clone();
         async move {

@@ -13,8 +13,9 @@ use std::time::Duration;
 use super::duration::format_duration;
 use super::settings::{Settings, Source};
 
-/// Queues per observations query (Genesys accepts up to 100 predicates).
-pub const OBSERVATIONS_BATCH: usize = 100;
+/// Queues per observations query: Genesys' limit, one constant for the
+/// budget arithmetic, the batcher and the batch phases.
+pub use crate::genesys::wire::OBSERVATIONS_MAX_QUEUES as OBSERVATIONS_BATCH;
 
 /// Stretched intervals never exceed this (keeps timer arithmetic safe).
 const MAX_STRETCHED: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -392,12 +392,12 @@ impl QueueWatch {
             }
         }
         if let Some(bind) = settings.http.bind {
-            let server = serve_http(handle.clone(), bind)?;
+            let (server, addr) = serve_http(handle.clone(), bind)?;
             *handle
                 .inner
                 .http_server
                 .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(server);
+                .unwrap_or_else(|e| e.into_inner()) = Some((server, addr));
         }
         Ok(handle)
     }
@@ -449,7 +449,7 @@ pub(crate) fn poller_specs(settings: &Settings) -> Vec<PollerSpec> {
 fn serve_http(
     handle: Handle,
     bind: std::net::SocketAddr,
-) -> Result<actix_web::dev::ServerHandle, StartError> {
+) -> Result<(actix_web::dev::ServerHandle, std::net::SocketAddr), StartError> {
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new().configure(crate::web::configure(handle.clone()))
     })
@@ -457,16 +457,18 @@ fn serve_http(
     .disable_signals()
     .shutdown_timeout(2)
     .bind(bind)
-    .map_err(|e| StartError::Runtime(format!("http.bind: cannot listen on {bind}: {e}")))?
-    .run();
+    .map_err(|e| StartError::Runtime(format!("http.bind: cannot listen on {bind}: {e}")))?;
+    // With port 0 the system picks one: this is the address to tell.
+    let addr = server.addrs().first().copied().unwrap_or(bind);
+    let server = server.run();
     let stop = server.handle();
     actix_rt::spawn(async move {
         if let Err(error) = server.await {
             log::error!("status API stopped: {error}");
         }
     });
-    log::info!("status API on http://{bind}/");
-    Ok(stop)
+    log::info!("status API on http://{addr}/");
+    Ok((stop, addr))
 }
 
 /// Starts a core actor and waits until it runs, so that its slot is filled

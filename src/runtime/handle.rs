@@ -29,7 +29,8 @@ pub(crate) struct Inner {
     pub tokens: Slot<Addr<crate::actors::token::TokenActor>>,
     pub events: tokio::sync::broadcast::Sender<Arc<str>>,
     pub http_token: Option<crate::secret::Secret>,
-    pub http_server: Mutex<Option<actix_web::dev::ServerHandle>>,
+    /// The status API's server and the address it listens on.
+    pub http_server: Mutex<Option<(actix_web::dev::ServerHandle, std::net::SocketAddr)>>,
     pub supervisor: Addr<Supervisor>,
     pub metrics: Slot<Addr<MetricsActor>>,
     pub callbacks: Slot<Addr<CallbackActor>>,
@@ -176,6 +177,17 @@ impl Handle {
         self.inner.http_token.clone()
     }
 
+    /// Where the status API listens (with `http.bind` on port 0, the port
+    /// the system chose); `None` when it is disabled.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner
+            .http_server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(_, addr)| *addr)
+    }
+
     /// The instance's metrics.
     pub fn telemetry(&self) -> &Telemetry {
         &self.inner.telemetry
@@ -276,7 +288,7 @@ impl Handle {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(server) = server {
+        if let Some((server, _)) = server {
             server.stop(true).await;
         }
         if let Some(simulator) = &self.inner.simulator {
