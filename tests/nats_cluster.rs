@@ -113,6 +113,43 @@ impl Drop for Instance {
     }
 }
 
+/// Instances named `names` on one simulator and one NATS (`urls`), each
+/// serving its status API on a port of its own: the ports, the instances.
+fn start_instances(
+    dir: &Path,
+    names: &[&str],
+    (sim_url, nats_url): (&str, &str),
+    queues: usize,
+    rate: u32,
+) -> (Vec<u16>, Vec<Instance>) {
+    let ports: Vec<u16> = names.iter().map(|_| nats_support::free_port()).collect();
+    let instances = names
+        .iter()
+        .zip(&ports)
+        .map(|(name, port)| {
+            Instance::start(dir, name, sim_url, nats_url, Some(*port), queues, rate)
+        })
+        .collect();
+    (ports, instances)
+}
+
+/// Stops every instance with SIGTERM once a test body is done; on its
+/// failure (or with `QW_TEST_DUMP`) prints their logs, and passes the
+/// failure on.
+fn stop_all(instances: &mut [Instance], dir: &Path, outcome: std::thread::Result<()>) {
+    for instance in instances.iter_mut() {
+        instance.signal("-TERM");
+        instance.wait();
+    }
+    if let Err(panic) = outcome {
+        dump_logs(dir);
+        std::panic::resume_unwind(panic);
+    }
+    if std::env::var_os("QW_TEST_DUMP").is_some() {
+        dump_logs(dir);
+    }
+}
+
 /// Successful queue polls: (time, queue, token).
 fn polls(records: &[RequestRecord]) -> Vec<(SystemTime, String, String)> {
     let mut out: Vec<_> = records
@@ -198,15 +235,14 @@ async fn three_instances_share_sixty_queues_and_take_over_on_failure() {
     let (sim_url, nats_url) = (sim.base_url(), server.url());
     // Each serves its status API (owned queues in /metrics); node-c's
     // /api/queues is checked too.
-    let ports: Vec<u16> = (0..3).map(|_| nats_support::free_port()).collect();
+    let (ports, mut instances) = start_instances(
+        &dir.0,
+        &["node-a", "node-b", "node-c"],
+        (&sim_url, &nats_url),
+        QUEUES,
+        1000,
+    );
     let port = ports[2];
-    let mut instances: Vec<Instance> = ["node-a", "node-b", "node-c"]
-        .iter()
-        .zip(&ports)
-        .map(|(name, port)| {
-            Instance::start(&dir.0, name, &sim_url, &nats_url, Some(*port), QUEUES, 1000)
-        })
-        .collect();
 
     let result = std::panic::AssertUnwindSafe(async {
         // Settled: each owns its share. Then every queue is polled twice.
@@ -366,17 +402,7 @@ async fn three_instances_share_sixty_queues_and_take_over_on_failure() {
         );
     });
     let outcome = futures_util::FutureExt::catch_unwind(result).await;
-    for instance in &mut instances {
-        instance.signal("-TERM");
-        instance.wait();
-    }
-    if let Err(panic) = outcome {
-        dump_logs(&dir.0);
-        std::panic::resume_unwind(panic);
-    }
-    if std::env::var_os("QW_TEST_DUMP").is_some() {
-        dump_logs(&dir.0);
-    }
+    stop_all(&mut instances, &dir.0, outcome);
 }
 
 /// A plain HTTP/1.0 GET on 127.0.0.1:`port`; the body.
@@ -453,14 +479,13 @@ async fn a_nats_outage_pauses_polling_and_ownership_recovers() {
         .await
         .unwrap();
     let (sim_url, nats_url) = (sim.base_url(), server.url());
-    let ports: Vec<u16> = (0..2).map(|_| nats_support::free_port()).collect();
-    let mut instances: Vec<Instance> = ["node-x", "node-y"]
-        .iter()
-        .zip(&ports)
-        .map(|(name, port)| {
-            Instance::start(&dir.0, name, &sim_url, &nats_url, Some(*port), N, 1000)
-        })
-        .collect();
+    let (ports, mut instances) = start_instances(
+        &dir.0,
+        &["node-x", "node-y"],
+        (&sim_url, &nats_url),
+        N,
+        1000,
+    );
     let shares_are = |n: u64| {
         let ports = ports.clone();
         move || ports.iter().all(|p| owned(*p) == Some(n))
@@ -526,17 +551,7 @@ async fn a_nats_outage_pauses_polling_and_ownership_recovers() {
         );
     });
     let outcome = futures_util::FutureExt::catch_unwind(result).await;
-    for instance in &mut instances {
-        instance.signal("-TERM");
-        instance.wait();
-    }
-    if let Err(panic) = outcome {
-        dump_logs(&dir.0);
-        std::panic::resume_unwind(panic);
-    }
-    if std::env::var_os("QW_TEST_DUMP").is_some() {
-        dump_logs(&dir.0);
-    }
+    stop_all(&mut instances, &dir.0, outcome);
 }
 
 /// Each instance has its own token and budget: its interval stretch follows
@@ -559,12 +574,13 @@ async fn each_instances_stretch_follows_the_queues_it_owns() {
         .await
         .unwrap();
     let (sim_url, nats_url) = (sim.base_url(), server.url());
-    let ports: Vec<u16> = (0..3).map(|_| nats_support::free_port()).collect();
-    let mut instances: Vec<Instance> = ["node-a", "node-b", "node-c"]
-        .iter()
-        .zip(&ports)
-        .map(|(name, port)| Instance::start(&dir.0, name, &sim_url, &nats_url, Some(*port), N, 100))
-        .collect();
+    let (ports, mut instances) = start_instances(
+        &dir.0,
+        &["node-a", "node-b", "node-c"],
+        (&sim_url, &nats_url),
+        N,
+        100,
+    );
     let stretch_near = |port: u16, expected: f64| {
         gauge::<f64>(port, "queuewatch_interval_stretch")
             .is_some_and(|s| (s - expected).abs() < 0.02)
@@ -594,13 +610,6 @@ async fn each_instances_stretch_follows_the_queues_it_owns() {
         .await;
     });
     let outcome = futures_util::FutureExt::catch_unwind(result).await;
-    for instance in &mut instances {
-        instance.signal("-TERM");
-        instance.wait();
-    }
-    if let Err(panic) = outcome {
-        dump_logs(&dir.0);
-        std::panic::resume_unwind(panic);
-    }
+    stop_all(&mut instances, &dir.0, outcome);
     sim.stop().await;
 }
