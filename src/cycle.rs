@@ -15,13 +15,13 @@ use actix::Addr;
 use tokio::time::Instant;
 
 use crate::actors::batcher::{ObservationsBatcher, Observe};
-use crate::actors::supervisor::Slot;
 use crate::actors::token::{GetToken, Invalidate, Lease, TokenActor};
 use crate::config::Source;
 use crate::error::{ErrorKind, PollError};
 use crate::genesys::{ClientOptions, GenesysClient, Outcome, Sample, TokenError};
 use crate::ratelimit::{Deadline, Denied, RateLimiter};
 use crate::retry::{Decision, RetryPolicy};
+use crate::supervisor::Slot;
 use crate::telemetry::Telemetry;
 
 /// What a cycle needs; shared by every cycle of one poller.

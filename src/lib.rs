@@ -49,6 +49,7 @@
 pub(crate) mod actors;
 pub(crate) mod backoff;
 pub(crate) mod callbacks;
+pub(crate) mod cluster;
 pub mod config;
 pub(crate) mod cycle;
 pub mod error;
@@ -62,13 +63,17 @@ pub(crate) mod schedule;
 pub mod secret;
 pub mod simulator;
 pub(crate) mod state;
+pub mod supervisor;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod test_support;
+pub(crate) mod throttle;
 pub mod tracking;
 pub mod web;
 
 pub use actors::metrics::{QueueDetail, QueueSummary};
-pub use actors::supervisor::RestartPolicy;
 pub use backoff::{ExponentialBackoff, InvalidBackoff};
 pub use config::Settings;
 pub use event::Event;
 pub use runtime::{Handle, QueueWatch, Readiness, ReloadSummary, StartError};
+pub use supervisor::RestartPolicy;

@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use queuewatch::config::{ConfigError, Settings, SHOWN_PROBLEMS};
-use queuewatch::StartError;
 
 /// Watches Genesys Cloud queues: polls position and wait time within rate
 /// limits, keeps a bounded history per queue, and hands every result to callbacks.
@@ -169,12 +168,12 @@ fn run(path: &std::path::Path, run_for: Option<Duration>) -> ExitCode {
     actix_rt::System::new().block_on(async move {
         let handle = match queuewatch::QueueWatch::new(settings).start().await {
             Ok(handle) => handle,
-            Err(StartError::Config(message)) => {
-                eprintln!("{}: {message}", path.display());
+            Err(error) if error.is_config() => {
+                eprintln!("{}: {error}", path.display());
                 return ExitCode::from(2);
             }
-            Err(StartError::Runtime(message)) => {
-                log::error!("cannot start: {message}");
+            Err(error) => {
+                log::error!("cannot start: {error}");
                 return ExitCode::from(1);
             }
         };

@@ -15,7 +15,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use queuewatch::config::{CallbackSettings, ClusterSettings, Settings};
-use queuewatch::{QueueWatch, StartError};
+use queuewatch::QueueWatch;
 
 const NEEDS: &str = "queuewatch needs 2.10 or newer with JetStream enabled";
 
@@ -93,8 +93,8 @@ async fn start_error(settings: Settings) -> String {
             handle.shutdown().await;
             panic!("started against an unsupported server");
         }
-        Err(StartError::Runtime(message)) => message,
-        Err(StartError::Config(message)) => panic!("a configuration error: {message}"),
+        Err(error) if !error.is_config() => error.to_string(),
+        Err(error) => panic!("a configuration error: {error}"),
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::Engine as _;
 use queuewatch::config::{CallbackSettings, Settings};
-use queuewatch::{Event, Handle, QueueWatch, StartError};
+use queuewatch::{Event, Handle, QueueWatch};
 use tokio::sync::{broadcast, watch};
 
 const SECRET_VAR: &str = "QUEUEWATCH_TEST_WEBHOOK_SECRET";
@@ -499,7 +499,8 @@ async fn secrets_come_from_the_environment_or_the_start_fails() {
             ],
         );
         match QueueWatch::new(settings).start().await {
-            Err(StartError::Config(message)) => {
+            Err(error) if error.is_config() => {
+                let message = error.to_string();
                 assert!(message.contains("callbacks[1].secret_env"), "{message}");
                 assert!(message.contains(expect), "{message}");
                 assert!(

@@ -10,12 +10,12 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::supervisor::ExitGuard;
 use crate::error::{ErrorKind, PollError};
 use crate::genesys::wire::OBSERVATIONS_MAX_QUEUES;
 use crate::genesys::{ClientOptions, GenesysClient, Outcome, Sample};
 use crate::ratelimit::RateLimiter;
 use crate::secret::Secret;
+use crate::supervisor::ExitGuard;
 use crate::telemetry::Telemetry;
 
 /// How long the first request of a batch waits for the others.

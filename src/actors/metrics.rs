@@ -10,8 +10,9 @@ use std::time::SystemTime;
 use actix::prelude::*;
 use serde::Serialize;
 
-use super::supervisor::ExitGuard;
+use crate::callbacks::fanout::{emit, CallbackActor};
 use crate::event::Event;
+use crate::supervisor::{ExitGuard, Slot};
 use crate::tracking::{CycleReport, LatencySummary, QueueMatrix, Snapshot};
 
 /// The matrices of all queues; shared with every MetricsActor incarnation.
@@ -98,9 +99,10 @@ pub struct Untrack {
     pub queue_id: String,
 }
 
-/// Record a finished cycle; the reply is the event with its smoothed wait filled in.
+/// Record a finished cycle, then hand the event, its smoothed wait filled
+/// in, to the fan-out. The reply comes once it is there.
 #[derive(Message)]
-#[rtype(result = "Event")]
+#[rtype(result = "()")]
 pub struct Record {
     /// What the cycle observed.
     pub report: CycleReport,
@@ -121,14 +123,16 @@ pub struct GetQueue(pub String);
 /// The metrics actor.
 pub struct MetricsActor {
     store: MatrixStore,
+    callbacks: Slot<Addr<CallbackActor>>,
     _guard: ExitGuard,
 }
 
 impl MetricsActor {
-    /// An incarnation over `store`.
-    pub fn new(store: MatrixStore, guard: ExitGuard) -> Self {
+    /// An incarnation over `store`, handing events to `callbacks`.
+    pub fn new(store: MatrixStore, callbacks: Slot<Addr<CallbackActor>>, guard: ExitGuard) -> Self {
         MetricsActor {
             store,
+            callbacks,
             _guard: guard,
         }
     }
@@ -165,21 +169,22 @@ impl Handler<Untrack> for MetricsActor {
 }
 
 impl Handler<Record> for MetricsActor {
-    type Result = MessageResult<Record>;
+    type Result = ();
 
-    fn handle(&mut self, msg: Record, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Record, _: &mut Context<Self>) {
         let Record { report, mut event } = msg;
-        let mut store = self.store.lock();
-        // A queue removed while its last cycle ran stays removed.
-        let Some(record) = store.queues.get_mut(event.queue_id()) else {
-            return MessageResult(event);
-        };
-        let smoothed = record.matrix.record(&report, SystemTime::now());
-        if let Event::Poll(poll) = &mut event {
-            poll.smoothed_wait_seconds = smoothed;
+        {
+            let mut store = self.store.lock();
+            // A queue removed while its last cycle ran stays removed.
+            if let Some(record) = store.queues.get_mut(event.queue_id()) {
+                let smoothed = record.matrix.record(&report, SystemTime::now());
+                if let Event::Poll(poll) = &mut event {
+                    poll.smoothed_wait_seconds = smoothed;
+                }
+                record.last = Some(event.clone());
+            }
         }
-        record.last = Some(event.clone());
-        MessageResult(event)
+        emit(&self.callbacks, event);
     }
 }
 

@@ -11,10 +11,9 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::batcher::ObservationsBatcher;
-use super::callback::CallbackActor;
 use super::metrics::{MetricsActor, Record};
-use super::supervisor::{ExitGuard, Slot};
 use super::token::TokenActor;
+use crate::callbacks::fanout::{emit, CallbackActor};
 use crate::config::{Source, Thresholds};
 use crate::cycle::{run_cycle, CycleContext, CycleResult, Progress};
 use crate::error::{ErrorKind, PollError};
@@ -24,6 +23,7 @@ use crate::ratelimit::RateLimiter;
 use crate::retry::RetryPolicy;
 use crate::schedule;
 use crate::state::QueueState;
+use crate::supervisor::{ExitGuard, Slot};
 use crate::telemetry::Telemetry;
 use crate::tracking::CycleReport;
 
@@ -262,17 +262,17 @@ impl PollerActor {
         let metrics = self.shared.metrics.get();
         let callbacks = self.shared.callbacks.clone();
         async move {
-            let event = match metrics {
+            // The metrics actor records the cycle and hands the event on;
+            // the fallback goes straight out if it is restarting.
+            match metrics {
                 Some(metrics) => {
                     let fallback = event.clone();
-                    metrics
-                        .send(Record { report, event })
-                        .await
-                        .unwrap_or(fallback)
+                    if metrics.send(Record { report, event }).await.is_err() {
+                        emit(&callbacks, fallback);
+                    }
                 }
-                None => event,
-            };
-            emit(&callbacks, event);
+                None => emit(&callbacks, event),
+            }
         }
         .into_actor(self)
     }
@@ -291,16 +291,6 @@ impl PollerActor {
             let _ = waiter.send(());
         }
         ctx.stop();
-    }
-}
-
-fn emit(callbacks: &Slot<Addr<CallbackActor>>, event: Event) {
-    match callbacks.get() {
-        Some(callbacks) => callbacks.do_send(event),
-        None => log::warn!(
-            "event {} lost: the callback actor is restarting",
-            event.id()
-        ),
     }
 }
 

@@ -13,12 +13,12 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::supervisor::ExitGuard;
-use super::Fatal;
 use crate::backoff::ExponentialBackoff;
 use crate::error::{ErrorKind, PollError};
 use crate::genesys::{ClientOptions, Credentials, GenesysClient, TokenError};
 use crate::secret::Secret;
+use crate::supervisor::ExitGuard;
+use crate::supervisor::Fatal;
 use crate::telemetry::Telemetry;
 
 /// Longest token lifetime believed (`expires_in` beyond it is capped, so no

@@ -1,24 +1,32 @@
-//! Built-in callbacks: blocking sinks that each run on their own thread
-//! inside a [`crate::actors::sink::SinkActor`].
+//! Callbacks: everything that happens to an event after its poll cycle.
+//!
+//! - [`fanout`]: the `CallbackActor`, handing every event to every callback
+//!   with a bounded number in flight each.
+//! - [`blocking`]: blocking sinks ([`log_sink`], [`stdout`], [`jsonl`]) on
+//!   threads of their own.
+//! - [`outbox`]: the one outbox actor of the asynchronous callbacks, generic
+//!   over a transport: [`webhook`] (signed POSTs) and [`nats`] (JetStream).
+//! - [`spawn`]: callback settings and user actors into supervised children.
 
+pub(crate) mod blocking;
+pub(crate) mod fanout;
 mod jsonl;
 mod log_sink;
+pub(crate) mod nats;
+pub(crate) mod outbox;
+pub(crate) mod spawn;
 mod stdout;
-pub mod webhook;
+pub(crate) mod webhook;
 
+use actix::Message;
+
+pub use blocking::EventSink;
 pub use jsonl::JsonlSink;
 pub use log_sink::LogSink;
 pub use stdout::StdoutSink;
 
-use crate::event::Event;
-
-/// A synchronous event consumer.
-pub trait EventSink: Send {
-    /// Handles one event. Errors are logged by the caller; the sink goes on.
-    fn deliver(&mut self, event: &Event) -> std::io::Result<()>;
-
-    /// Makes everything delivered so far durable (flush, fsync).
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+/// Make everything delivered so far durable (sinks), or wait, bounded,
+/// until it is delivered (outboxes).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Flush;

@@ -103,19 +103,7 @@ struct RawResponse {
 impl GenesysClient {
     /// Builds a client (and its connection pool) for the current thread.
     pub fn new(options: Arc<ClientOptions>) -> GenesysClient {
-        let connector = awc::Connector::new()
-            .rustls_0_23(options.tls.clone())
-            .timeout(options.request_timeout)
-            .handshake_timeout(options.request_timeout);
-        let http = awc::Client::builder()
-            .connector(connector)
-            .timeout(options.request_timeout)
-            .disable_redirects()
-            .add_default_header((
-                awc::http::header::USER_AGENT,
-                concat!("queuewatch/", env!("CARGO_PKG_VERSION")),
-            ))
-            .finish();
+        let http = super::tls::http_client(&options.tls, options.request_timeout);
         GenesysClient { http, options }
     }
 

@@ -2,10 +2,12 @@
 //! HTTP client. Everything Genesys-specific lives here.
 
 mod client;
+pub mod endpoint;
 pub mod headers;
 pub mod tls;
 pub mod wire;
 
 pub use client::{AccessToken, ClientOptions, Credentials, GenesysClient, Outcome, TokenError};
+pub use endpoint::EnvError;
 pub use headers::RateLimitInfo;
 pub use wire::Sample;

@@ -1,5 +1,6 @@
-//! TLS for the Genesys client: rustls with the `ring` provider and the
-//! Mozilla root set (webpki-roots). No OpenSSL, nothing from the system.
+//! TLS and the HTTP client every outgoing request uses (Genesys and the
+//! webhooks): rustls with the `ring` provider and the Mozilla root set
+//! (webpki-roots). No OpenSSL, nothing from the system.
 
 use std::sync::Arc;
 
@@ -16,6 +17,25 @@ pub enum TlsError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+}
+
+/// An HTTP client for the current thread (awc clients are `!Send`):
+/// `timeout` bounds connecting, the TLS handshake and each request;
+/// redirects are not followed; it names itself `queuewatch/<version>`.
+pub fn http_client(tls: &Arc<ClientConfig>, timeout: std::time::Duration) -> awc::Client {
+    let connector = awc::Connector::new()
+        .rustls_0_23(tls.clone())
+        .timeout(timeout)
+        .handshake_timeout(timeout);
+    awc::Client::builder()
+        .connector(connector)
+        .timeout(timeout)
+        .disable_redirects()
+        .add_default_header((
+            awc::http::header::USER_AGENT,
+            concat!("queuewatch/", env!("CARGO_PKG_VERSION")),
+        ))
+        .finish()
 }
 
 /// Builds the client TLS configuration: webpki roots plus `extra_roots_pem`

@@ -1,6 +1,6 @@
-//! NATS: the `kind: nats` callback (events to a JetStream stream) and what
-//! it shares with cluster mode (connecting, the supported servers). SPEC
-//! section 7.
+//! NATS as the `kind: nats` callback ([`crate::callbacks`]) and cluster mode
+//! ([`crate::cluster`]) both use it: connecting, and the supported servers.
+//! SPEC section 7.
 //!
 //! The client is `async-nats` (tokio-based, rustls with the `ring`
 //! provider). URLs are never logged as given: they may carry credentials
@@ -15,10 +15,8 @@
 //!
 //! (Past 400 lines: a third is the version check's table tests.)
 
-pub(crate) mod cluster;
 #[cfg(test)]
 pub(crate) mod fake;
-pub(crate) mod sink;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +45,44 @@ pub(crate) const JETSTREAM_FATAL_AFTER: Duration = if cfg!(test) {
     Duration::from_secs(60)
 };
 
+/// Why a NATS server or URL cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NatsError {
+    /// Not a version as servers report it.
+    #[error("{0:?} is not a version")]
+    NotAVersion(String),
+    /// The server reports something that is not a version.
+    #[error("NATS server at {at} reports version {version:?}, which is not a version: {NEEDS}")]
+    UnknownVersion {
+        /// What it reports.
+        version: String,
+        /// The server, redacted.
+        at: String,
+    },
+    /// Older than 2.10.
+    #[error("NATS server {version} at {at} is not supported: {NEEDS}")]
+    TooOld {
+        /// Its version.
+        version: String,
+        /// The server, redacted.
+        at: String,
+    },
+    /// JetStream is off.
+    #[error(
+        "NATS server {version} at {at} is not supported: JetStream is disabled \
+         (start it with -js); {NEEDS}"
+    )]
+    NoJetStream {
+        /// Its version.
+        version: String,
+        /// The server, redacted.
+        at: String,
+    },
+    /// The URL cannot be used at all.
+    #[error("cannot use the NATS URL: {0}")]
+    BadUrl(String),
+}
+
 /// A NATS server version, `major.minor.patch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Version {
@@ -64,8 +100,8 @@ impl std::fmt::Display for Version {
 /// Reads a version as servers report it in `INFO`: `2.10.25`, `v2.11.0-beta`,
 /// `2.10` (a pre-release or build suffix is ignored: `2.11.0-beta` counts as
 /// 2.11.0). Anything else is an error.
-pub(crate) fn parse_version(text: &str) -> Result<Version, String> {
-    let bad = || format!("{text:?} is not a version");
+pub(crate) fn parse_version(text: &str) -> Result<Version, NatsError> {
+    let bad = || NatsError::NotAVersion(text.to_owned());
     let trimmed = text.trim();
     let bare = trimmed
         .strip_prefix('v')
@@ -96,30 +132,14 @@ pub(crate) fn parse_version(text: &str) -> Result<Version, String> {
 
 /// `Err(why)` when the server that sent `info` cannot be used; `at` names it
 /// (a [`redacted`] URL).
-pub(crate) fn check_server(info: &async_nats::ServerInfo, at: &str) -> Result<(), String> {
-    let version = match parse_version(&info.version) {
-        Ok(version) => version,
-        Err(_) => {
-            return Err(format!(
-                "NATS server at {at} reports version {:?}, which is not a version: {NEEDS}",
-                info.version
-            ))
-        }
-    };
-    if version < MIN_VERSION {
-        return Err(format!(
-            "NATS server {} at {at} is not supported: {NEEDS}",
-            info.version
-        ));
+pub(crate) fn check_server(info: &async_nats::ServerInfo, at: &str) -> Result<(), NatsError> {
+    let (version, at) = (info.version.clone(), at.to_owned());
+    match parse_version(&info.version) {
+        Err(_) => Err(NatsError::UnknownVersion { version, at }),
+        Ok(v) if v < MIN_VERSION => Err(NatsError::TooOld { version, at }),
+        Ok(_) if !info.jetstream => Err(NatsError::NoJetStream { version, at }),
+        Ok(_) => Ok(()),
     }
-    if !info.jetstream {
-        return Err(format!(
-            "NATS server {} at {at} is not supported: JetStream is disabled \
-             (start it with -js); {NEEDS}",
-            info.version
-        ));
-    }
-    Ok(())
 }
 
 /// `url` without user names, passwords or tokens, for messages.
@@ -150,7 +170,7 @@ pub(crate) fn redacted(url: &str) -> String {
 pub(crate) async fn check_at_start(
     url: &str,
     tls: &Arc<rustls::ClientConfig>,
-) -> Result<(), String> {
+) -> Result<(), NatsError> {
     let options = base_options(tls).name("queuewatch version check");
     let attempt = tokio::time::timeout(CONNECTION_TIMEOUT, options.connect(server_list(url)));
     match attempt.await {
@@ -180,7 +200,7 @@ pub(crate) async fn check_at_start(
 
 /// Why the server `client` is connected to cannot be used, if it cannot.
 /// `None` while not connected.
-pub(crate) fn unsupported_now(client: &async_nats::Client, url: &str) -> Option<String> {
+pub(crate) fn unsupported_now(client: &async_nats::Client, url: &str) -> Option<NatsError> {
     if client.connection_state() != State::Connected {
         return None;
     }
@@ -256,7 +276,7 @@ pub(crate) async fn connect(
     url: &str,
     name: &str,
     tls: &Arc<rustls::ClientConfig>,
-) -> Result<async_nats::Client, String> {
+) -> Result<async_nats::Client, NatsError> {
     let log_name: Arc<str> = name.into();
     let options = base_options(tls)
         .name(format!("queuewatch {name}"))
@@ -283,7 +303,7 @@ pub(crate) async fn connect(
     options
         .connect(server_list(url))
         .await
-        .map_err(|e| format!("cannot use the NATS URL: {}", e.kind()))
+        .map_err(|e| NatsError::BadUrl(e.kind().to_string()))
 }
 
 /// Whether NATS subject `subject` matches `pattern` (`*` one token, `>` the rest).
@@ -367,16 +387,22 @@ mod tests {
         assert_eq!(check_server(&info("2.10.25", true), at), Ok(()));
         assert_eq!(check_server(&info("2.15.1", true), at), Ok(()));
         assert_eq!(
-            check_server(&info("2.9.10", true), at).unwrap_err(),
+            check_server(&info("2.9.10", true), at)
+                .unwrap_err()
+                .to_string(),
             "NATS server 2.9.10 at nats://127.0.0.1:4222 is not supported: \
              queuewatch needs 2.10 or newer with JetStream enabled"
         );
-        let off = check_server(&info("2.10.25", false), at).unwrap_err();
+        let off = check_server(&info("2.10.25", false), at)
+            .unwrap_err()
+            .to_string();
         assert!(
             off.contains("2.10.25") && off.contains("JetStream is disabled"),
             "{off}"
         );
-        let odd = check_server(&info("nightly", true), at).unwrap_err();
+        let odd = check_server(&info("nightly", true), at)
+            .unwrap_err()
+            .to_string();
         assert!(
             odd.contains("\"nightly\"") && odd.contains("2.10 or newer"),
             "{odd}"

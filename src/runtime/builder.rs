@@ -9,37 +9,77 @@ use actix::prelude::*;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::callbacks::{self, CallbackChild};
 use super::handle::{Handle, Inner, Sentinel};
+use super::pollers::{Introduce, PollerSet};
 use crate::actors::batcher::ObservationsBatcher;
-use crate::actors::callback::CallbackActor;
 use crate::actors::metrics::{MatrixStore, MetricsActor};
 use crate::actors::poller::{PollerShared, PollerSpec};
-use crate::actors::supervisor::{ExitGuard, RestartPolicy, Slot, Supervise, Supervisor};
 use crate::actors::token::{TokenActor, TokenConfig};
-use crate::backoff::ExponentialBackoff;
-use crate::config::{Settings, Source};
+use crate::backoff::{ExponentialBackoff, InvalidBackoff};
+use crate::callbacks::fanout::CallbackActor;
+use crate::callbacks::spawn::{self as callbacks, CallbackChild, CallbackError};
+use crate::cluster::ClusterError;
+use crate::config::{ConfigError, Settings, Source};
 use crate::event::Event;
+use crate::genesys::tls::TlsError;
 use crate::genesys::wire::OBSERVATIONS_MAX_QUEUES;
-use crate::genesys::{tls, ClientOptions, Credentials};
+use crate::genesys::{endpoint, tls, ClientOptions, Credentials, EnvError};
 use crate::ratelimit::RateLimiter;
 use crate::retry::RetryPolicy;
 use crate::schedule;
 use crate::secret::Secret;
-use crate::simulator::{self, SimulatorConfig};
+use crate::simulator::{self, Simulator, SimulatorConfig};
+use crate::supervisor::{start_in_slot, RestartPolicy, Supervisor};
 use crate::telemetry::Telemetry;
 use crate::web::EventHub;
 
-/// Why an instance could not start.
+/// Why an instance could not start. [`StartError::is_config`] tells the
+/// settings' faults (the binary exits 2) from the world's (exit 1).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
-    /// A setting cannot be used as given (exit code 2 for the binary); the
-    /// message names the key.
-    #[error("{0}")]
-    Config(String),
-    /// Something outside the settings failed (bind, file, TLS); exit code 1.
-    #[error("{0}")]
-    Runtime(String),
+    /// The settings are invalid (every problem, each naming its key).
+    #[error(transparent)]
+    Settings(#[from] ConfigError),
+    /// A variable the settings name is missing or unusable.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// `poll.backoff_base` / `poll.backoff_max` do not make a backoff.
+    #[error("poll.backoff_base: {0}")]
+    Backoff(#[from] InvalidBackoff),
+    /// A callback cannot start.
+    #[error(transparent)]
+    Callback(#[from] CallbackError),
+    /// Cluster mode cannot start.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The TLS configuration (extra root certificates) is unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The in-process simulator could not start.
+    #[error("starting the simulator: {0}")]
+    Simulator(std::io::Error),
+    /// The status API cannot listen on `http.bind`.
+    #[error("http.bind: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl StartError {
+    /// Whether the settings are at fault (exit 2) rather than something
+    /// outside them (a NATS server, a port in use, a file: exit 1).
+    pub fn is_config(&self) -> bool {
+        match self {
+            StartError::Settings(_) | StartError::Env(_) | StartError::Backoff(_) => true,
+            StartError::Callback(e) => e.is_config(),
+            StartError::Cluster(e) => matches!(e, ClusterError::BadUrl(_)),
+            StartError::Tls(_) | StartError::Simulator(_) | StartError::Bind { .. } => false,
+        }
+    }
 }
 
 /// Builds and starts a queuewatch instance.
@@ -121,9 +161,7 @@ impl QueueWatch {
 
     /// Validates the settings and starts everything. Must run inside an actix `System`.
     pub async fn start(self) -> Result<Handle, StartError> {
-        self.settings
-            .validate()
-            .map_err(|e| StartError::Config(e.to_string()))?;
+        self.settings.validate()?;
         // The budget finding is logged below with the stretch actually applied.
         for warning in self.settings.warnings() {
             if warning.path != "genesys.rate_limit_per_minute" {
@@ -140,55 +178,33 @@ impl QueueWatch {
 
         // Where Genesys is, and who we are.
         let (simulator, api_base, login_base, credentials) = if settings.genesys.is_simulated() {
-            let config = self.simulator.unwrap_or_else(|| {
-                let mut config =
-                    SimulatorConfig::with_queues(settings.queues.iter().map(|q| q.id.clone()));
-                // The simulated org allows what the settings budget for.
-                config.rate_limit_per_minute = Some(settings.genesys.rate_limit_per_minute);
-                // A long-running demo needs no long request log.
-                config.request_log_capacity = 10_000;
-                config
-            });
+            let config = self.simulator.unwrap_or_else(|| simulator_for(&settings));
             let credentials = Credentials {
                 client_id: Secret::new(config.client_id.clone()),
                 client_secret: Secret::new(config.client_secret.clone()),
             };
             let sim = simulator::start(config, ([127, 0, 0, 1], 0).into())
                 .await
-                .map_err(|e| StartError::Runtime(format!("starting the simulator: {e}")))?;
+                .map_err(StartError::Simulator)?;
             log::info!("simulated Genesys at {}", sim.base_url());
             let base = sim.base_url();
             (Some(sim), base.clone(), base, credentials)
         } else {
             let credentials = match self.credentials {
                 Some(c) => c,
-                None => Credentials {
-                    client_id: env_secret(
-                        "genesys.client_id_env",
-                        &settings.genesys.client_id_env,
-                    )?,
-                    client_secret: env_secret(
-                        "genesys.client_secret_env",
-                        &settings.genesys.client_secret_env,
-                    )?,
-                },
+                None => endpoint::credentials_from_env(&settings.genesys)?,
             };
-            let api = settings.genesys.api_base().unwrap_or_default();
-            let login = settings.genesys.login_base().unwrap_or_default();
+            let (api, login) = endpoint::bases(&settings.genesys);
             (None, api, login, credentials)
         };
-        let tls = tls::client_config(&self.extra_roots_pem)
-            .map_err(|e| StartError::Runtime(e.to_string()))?;
         let options = Arc::new(ClientOptions {
             api_base,
             login_base,
             request_timeout: settings.genesys.request_timeout,
-            tls,
+            tls: tls::client_config(&self.extra_roots_pem)?,
         });
-
         let backoff =
-            ExponentialBackoff::try_new(settings.poll.backoff_base, settings.poll.backoff_max)
-                .map_err(|e| StartError::Config(format!("poll.backoff_base: {e}")))?;
+            ExponentialBackoff::try_new(settings.poll.backoff_base, settings.poll.backoff_max)?;
 
         // Supervisor and the process-fatal channel.
         let (fatal_tx, fatal_rx) = watch::channel(None);
@@ -221,55 +237,29 @@ impl QueueWatch {
         let mut names = std::collections::HashSet::new();
         for child in children {
             if !names.insert(child.subscriber.name.clone()) {
-                return Err(StartError::Config(format!(
-                    "callbacks: more than one callback is named {:?}",
-                    child.subscriber.name
-                )));
+                return Err(CallbackError::Duplicate(child.subscriber.name.clone()).into());
             }
             subscribers.push(child.subscriber);
             if let Some(supervise) = child.supervise {
                 supervisor.do_send(supervise);
             }
         }
-        let callbacks: Slot<Addr<CallbackActor>> = Slot::default();
-        {
-            let (slot, telemetry) = (callbacks.clone(), telemetry.clone());
-            supervise(
-                &supervisor,
-                Supervise {
-                    id: "callbacks".into(),
-                    kind: "callbacks",
-                    factory: Arc::new(move |guard: ExitGuard| {
-                        slot.set(
-                            CallbackActor::new(&subscribers, telemetry.clone(), guard).start(),
-                        );
-                    }),
-                },
-            )
-            .await;
-        }
-
+        let callbacks = {
+            let telemetry = telemetry.clone();
+            start_in_slot(&supervisor, "callbacks", "callbacks", move |guard| {
+                CallbackActor::new(&subscribers, telemetry.clone(), guard).start()
+            })
+            .await
+        };
         let store = MatrixStore::new(settings.poll.history_size);
-        let metrics: Slot<Addr<MetricsActor>> = Slot::default();
-        {
-            let (slot, store) = (metrics.clone(), store.clone());
-            supervise(
-                &supervisor,
-                Supervise {
-                    id: "metrics".into(),
-                    kind: "metrics",
-                    factory: Arc::new(move |guard| {
-                        slot.set(MetricsActor::new(store.clone(), guard).start())
-                    }),
-                },
-            )
-            .await;
-        }
-
-        let tokens: Slot<Addr<TokenActor>> = Slot::default();
-        let token_slot = tokens.clone();
-        {
-            let slot = tokens.clone();
+        let metrics = {
+            let callbacks = callbacks.clone();
+            start_in_slot(&supervisor, "metrics", "metrics", move |guard| {
+                MetricsActor::new(store.clone(), callbacks.clone(), guard).start()
+            })
+            .await
+        };
+        let tokens = {
             let config = TokenConfig {
                 options: options.clone(),
                 credentials,
@@ -278,50 +268,29 @@ impl QueueWatch {
                 telemetry: telemetry.clone(),
                 fatal: sentinel.clone().recipient(),
             };
-            supervise(
-                &supervisor,
-                Supervise {
-                    id: "token".into(),
-                    kind: "token",
-                    factory: Arc::new(move |guard| {
-                        slot.set(TokenActor::new(config.clone(), guard).start())
-                    }),
-                },
-            )
-            .await;
-        }
-
+            start_in_slot(&supervisor, "token", "token", move |guard| {
+                TokenActor::new(config.clone(), guard).start()
+            })
+            .await
+        };
         let limiter = RateLimiter::new(settings.genesys.rate_limit_per_minute);
 
         // The demand follows the pollers started (see `Handle::rebudget`).
         telemetry.set_budget(&limiter);
-        let batcher: Slot<Addr<ObservationsBatcher>> = Slot::default();
-        {
-            let (slot, options, limiter) = (batcher.clone(), options.clone(), limiter.clone());
-            let telemetry = telemetry.clone();
-            supervise(
-                &supervisor,
-                Supervise {
-                    id: "batcher".into(),
-                    kind: "batcher",
-                    factory: Arc::new(move |guard| {
-                        let batcher = ObservationsBatcher::new(
-                            options.clone(),
-                            limiter.clone(),
-                            telemetry.clone(),
-                            guard,
-                        );
-                        slot.set(batcher.start());
-                    }),
-                },
-            )
-            .await;
-        }
+        let batcher = {
+            let (options, limiter, telemetry) =
+                (options.clone(), limiter.clone(), telemetry.clone());
+            start_in_slot(&supervisor, "batcher", "batcher", move |guard| {
+                ObservationsBatcher::new(options.clone(), limiter.clone(), telemetry.clone(), guard)
+                    .start()
+            })
+            .await
+        };
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let tls_roots = options.tls.clone();
         let shared = PollerShared {
             options,
-            tokens,
+            tokens: tokens.clone(),
             limiter,
             retry: RetryPolicy {
                 backoff,
@@ -337,7 +306,7 @@ impl QueueWatch {
                 .cluster
                 .as_ref()
                 .and_then(|_| {
-                    crate::nats::cluster::shared_epoch(
+                    crate::cluster::shared_epoch(
                         settings.queues.iter().map(|q| settings.queue_interval(q)),
                     )
                 })
@@ -345,19 +314,28 @@ impl QueueWatch {
             cancel: cancel_rx,
         };
         let http_token = match &settings.http.auth_token_env {
-            Some(var) => Some(env_secret("http.auth_token_env", var)?),
+            Some(var) => Some(endpoint::env_secret("http.auth_token_env", var)?),
             None => None,
         };
+        let introduce: Option<Introduce> = simulator
+            .clone()
+            .map(|sim: Simulator| Box::new(move |queue: &str| sim.add_queue(queue)) as Introduce);
+        let pollers = PollerSet::new(
+            supervisor.clone(),
+            shared,
+            metrics.clone(),
+            telemetry.clone(),
+            introduce,
+        );
         let inner = Arc::new(Inner {
-            tokens: token_slot,
+            tokens,
             events,
             http_token,
             http_server: Mutex::new(None),
             supervisor,
             metrics,
             callbacks,
-            pollers: Mutex::new(HashMap::new()),
-            shared,
+            pollers,
             telemetry,
             simulator,
             fatal: fatal_rx,
@@ -371,8 +349,9 @@ impl QueueWatch {
         match &settings.cluster {
             // Only the queues whose leases this instance gains are polled.
             Some(cluster) => {
-                let manager = crate::nats::cluster::Cluster::start(
-                    handle.clone(),
+                let manager = crate::cluster::Cluster::start(
+                    Box::new(super::OwnedPollers(handle.clone())),
+                    handle.telemetry().clone(),
                     cluster,
                     &tls_roots,
                     sentinel.clone().recipient(),
@@ -386,7 +365,7 @@ impl QueueWatch {
             }
             None => {
                 for spec in poller_specs(&settings) {
-                    handle.start_poller(spec);
+                    handle.inner.pollers.start(spec);
                 }
                 handle.rebudget();
             }
@@ -445,6 +424,16 @@ pub(crate) fn poller_specs(settings: &Settings) -> Vec<PollerSpec> {
         .collect()
 }
 
+/// The simulator of `environment: simulated` when the caller gave none: it
+/// serves the configured queues and allows what the settings budget for.
+fn simulator_for(settings: &Settings) -> SimulatorConfig {
+    let mut config = SimulatorConfig::with_queues(settings.queues.iter().map(|q| q.id.clone()));
+    config.rate_limit_per_minute = Some(settings.genesys.rate_limit_per_minute);
+    // A long-running demo needs no long request log.
+    config.request_log_capacity = 10_000;
+    config
+}
+
 /// Starts the status API on `bind` (one worker: it only reads actor state).
 fn serve_http(
     handle: Handle,
@@ -457,7 +446,7 @@ fn serve_http(
     .disable_signals()
     .shutdown_timeout(2)
     .bind(bind)
-    .map_err(|e| StartError::Runtime(format!("http.bind: cannot listen on {bind}: {e}")))?;
+    .map_err(|source| StartError::Bind { addr: bind, source })?;
     // With port 0 the system picks one: this is the address to tell.
     let addr = server.addrs().first().copied().unwrap_or(bind);
     let server = server.run();
@@ -469,14 +458,4 @@ fn serve_http(
     });
     log::info!("status API on http://{addr}/");
     Ok((stop, addr))
-}
-
-/// Starts a core actor and waits until it runs, so that its slot is filled
-/// when `start` returns.
-async fn supervise(supervisor: &Addr<Supervisor>, child: Supervise) {
-    let _ = supervisor.send(child).await;
-}
-
-fn env_secret(key: &str, var: &str) -> Result<Secret, StartError> {
-    Secret::from_env(var).map_err(|e| StartError::Config(format!("{key}: {e}")))
 }

@@ -1,6 +1,5 @@
 //! [`Handle`]: a cheap, cloneable view of a running instance.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -8,18 +7,14 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use tokio::sync::watch;
 
-use crate::actors::callback::{CallbackActor, FlushAll};
-use crate::actors::metrics::{
-    GetQueue, ListQueues, MetricsActor, QueueDetail, QueueSummary, Track,
-};
-use crate::actors::poller::{
-    Drain, DrainWithFarewell, Farewell, PollerActor, PollerShared, PollerSpec,
-};
-use crate::actors::supervisor::{ShutdownSupervisor, Slot, Supervise, Supervisor};
+use super::pollers::PollerSet;
+use crate::actors::metrics::{GetQueue, ListQueues, MetricsActor, QueueDetail, QueueSummary};
+use crate::actors::poller::{Drain, DrainWithFarewell, Farewell, PollerActor};
 use crate::actors::token::TokenHeld;
-use crate::actors::Fatal;
+use crate::callbacks::fanout::{CallbackActor, FlushAll};
 use crate::config::{Budget, Settings};
 use crate::simulator::Simulator;
+use crate::supervisor::{Fatal, ShutdownSupervisor, Slot, Supervisor};
 use crate::telemetry::Telemetry;
 
 /// How long flushing callbacks may take at shutdown.
@@ -34,8 +29,7 @@ pub(crate) struct Inner {
     pub supervisor: Addr<Supervisor>,
     pub metrics: Slot<Addr<MetricsActor>>,
     pub callbacks: Slot<Addr<CallbackActor>>,
-    pub pollers: Mutex<HashMap<String, RunningPoller>>,
-    pub shared: PollerShared,
+    pub pollers: PollerSet,
     pub telemetry: Telemetry,
     pub simulator: Option<Simulator>,
     pub fatal: watch::Receiver<Option<Fatal>>,
@@ -45,13 +39,7 @@ pub(crate) struct Inner {
     /// The interval stretch last logged (see [`Handle::rebudget`]).
     pub stretch_logged: Mutex<f64>,
     /// The lease manager, in cluster mode.
-    pub cluster: Mutex<Option<crate::nats::cluster::Cluster>>,
-}
-
-/// A poller the handle started: what it polls and where it is.
-pub(crate) struct RunningPoller {
-    pub spec: Arc<PollerSpec>,
-    pub slot: Slot<Addr<PollerActor>>,
+    pub cluster: Mutex<Option<crate::cluster::Cluster>>,
 }
 
 /// A running instance. Clones are cheap and all refer to the same instance.
@@ -61,35 +49,6 @@ pub struct Handle {
 }
 
 impl Handle {
-    pub(crate) fn start_poller(&self, spec: PollerSpec) {
-        let slot: Slot<Addr<PollerActor>> = Slot::default();
-        let id = spec.queue_id.to_string();
-        let spec = Arc::new(spec);
-        let running = RunningPoller {
-            spec: spec.clone(),
-            slot: slot.clone(),
-        };
-        let shared = self.inner.shared.clone();
-        let poller_slot = slot.clone();
-        self.inner.supervisor.do_send(Supervise {
-            id: format!("poller:{id}"),
-            kind: "poller",
-            factory: Arc::new(move |guard| {
-                poller_slot.set(PollerActor::new(spec.clone(), shared.clone(), guard).start());
-            }),
-        });
-        // Listed at once, before its first poll.
-        if let Some(metrics) = self.inner.metrics.get() {
-            metrics.do_send(Track {
-                queue_id: id.clone(),
-                name: running.spec.name.clone(),
-            });
-        }
-        let mut pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
-        pollers.insert(id, running);
-        self.inner.telemetry.set_queues(pollers.len());
-    }
-
     /// Sets the rate demand to what the pollers running now need (in
     /// cluster mode: the queues this instance owns), and logs the interval
     /// stretch when it changed. Call after every change of the poller set.
@@ -102,15 +61,8 @@ impl Handle {
                 .unwrap_or_else(|e| e.into_inner());
             (settings.poll.source, settings.genesys.rate_limit_per_minute)
         };
-        let budget = {
-            let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
-            Budget::of(
-                source,
-                pollers.values().map(|p| p.spec.interval),
-                per_minute,
-            )
-        };
-        let limiter = &self.inner.shared.limiter;
+        let budget = Budget::of(source, self.inner.pollers.intervals(), per_minute);
+        let limiter = &self.inner.pollers.shared().limiter;
         limiter.set_demand(budget.requests_per_minute);
         self.inner.telemetry.set_budget(limiter);
         let stretch = limiter.stretch();
@@ -244,11 +196,8 @@ impl Handle {
         let _ = self.inner.supervisor.send(ShutdownSupervisor).await;
         // Cycles only waiting for a budget slot (or to retry) end at once
         // with `cancelled`; only requests on the wire get the grace below.
-        self.inner.shared.limiter.close();
-        let pollers: Vec<Addr<PollerActor>> = {
-            let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
-            pollers.values().filter_map(|p| p.slot.get()).collect()
-        };
+        self.inner.pollers.shared().limiter.close();
+        let pollers: Vec<Addr<PollerActor>> = self.inner.pollers.addrs();
         let farewell = self.inner.fatal.borrow().clone().map(|fatal| Farewell {
             kind: fatal.kind,
             detail: fatal.reason,

@@ -1,14 +1,16 @@
 //! Starting and stopping a queuewatch instance: the [`QueueWatch`] builder
-//! wires the actors under the supervisor; the [`Handle`] queries and stops it.
+//! wires the actors under the supervisor; the [`Handle`] queries and stops
+//! it; the poller set ([`pollers`]) is the one place pollers start and stop.
 
 mod builder;
-mod callbacks;
 mod handle;
+mod pollers;
 mod reload;
 
 pub(crate) use builder::poller_specs;
 pub use builder::{QueueWatch, StartError};
 pub use handle::{Handle, Readiness};
+use pollers::OwnedPollers;
 pub use reload::ReloadSummary;
 
 #[cfg(test)]

@@ -199,7 +199,7 @@ async fn a_clean_stop_ends_cycles_waiting_for_the_budget_at_once() {
     })
     .await;
     // Other queues tick during the pause and wait for it to end.
-    let limiter = run.handle.inner.shared.limiter.clone();
+    let limiter = run.handle.inner.pollers.shared().limiter.clone();
     eventually(Duration::from_secs(15), "two cycles waiting", || {
         limiter.waiting() >= 2
     })
@@ -287,7 +287,7 @@ async fn the_demand_follows_the_queues_polled() {
     s.poll.backoff_max = Duration::from_secs(60);
     s.genesys.rate_limit_per_minute = 60;
     let run = start(QueueWatch::new(s)).await;
-    let limiter = run.handle.inner.shared.limiter.clone();
+    let limiter = run.handle.inner.pollers.shared().limiter.clone();
     let rate = limiter.rate_per_minute();
     assert!(
         (limiter.stretch() - 120.0 / rate).abs() < 1e-6,

@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use super::builder::poller_specs;
 use super::handle::Handle;
-use crate::actors::metrics::Untrack;
-use crate::actors::poller::{Drain, PollerSpec};
-use crate::actors::supervisor::Forget;
+use crate::actors::poller::PollerSpec;
 use crate::config::{ConfigError, QueueSettings, Settings};
 
 /// What a reload changed.
@@ -86,36 +84,24 @@ impl Handle {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some();
-        let current: HashMap<String, Arc<PollerSpec>> = {
-            let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
-            pollers
-                .iter()
-                .map(|(id, p)| (id.clone(), p.spec.clone()))
-                .collect()
-        };
+        let pollers = &self.inner.pollers;
+        let current: HashMap<String, Arc<PollerSpec>> = pollers.specs();
         let ids: BTreeSet<&String> = desired.keys().chain(current.keys()).collect();
         for id in ids {
             match (current.get(id), desired.get(id)) {
                 (Some(_), None) => {
-                    self.stop_poller(id);
+                    pollers.stop(id);
                     summary.removed.push(id.clone());
                 }
                 (None, Some(spec)) => {
-                    if let Some(sim) = self.simulator() {
-                        sim.add_queue(id);
-                    }
+                    // In cluster mode it starts once this instance owns it.
                     if !clustered {
-                        self.start_poller(spec.clone());
+                        pollers.introduce(spec.clone());
                     }
                     summary.added.push(id.clone());
                 }
                 (Some(old), Some(new)) if **old != *new => {
-                    // Re-supervising under the same id retires the old incarnation.
-                    let old_addr = self.poller_addr(id);
-                    self.start_poller(new.clone());
-                    if let Some(addr) = old_addr {
-                        addr.do_send(Drain);
-                    }
+                    pollers.start(new.clone());
                     summary.restarted.push(id.clone());
                 }
                 _ => summary.unchanged += 1,
@@ -139,33 +125,6 @@ impl Handle {
             summary.unchanged
         );
         Ok(summary)
-    }
-
-    fn poller_addr(&self, id: &str) -> Option<actix::Addr<crate::actors::poller::PollerActor>> {
-        let pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
-        pollers.get(id).and_then(|p| p.slot.get())
-    }
-
-    /// Stops a queue's poller for good and forgets its matrix and series.
-    pub(crate) fn stop_poller(&self, id: &str) {
-        self.inner.supervisor.do_send(Forget {
-            id: format!("poller:{id}"),
-        });
-        let removed = {
-            let mut pollers = self.inner.pollers.lock().unwrap_or_else(|e| e.into_inner());
-            let removed = pollers.remove(id);
-            self.inner.telemetry.set_queues(pollers.len());
-            removed
-        };
-        if let Some(addr) = removed.and_then(|p| p.slot.get()) {
-            addr.do_send(Drain);
-        }
-        self.inner.telemetry.forget_queue(id);
-        if let Some(metrics) = self.inner.metrics.get() {
-            metrics.do_send(Untrack {
-                queue_id: id.to_string(),
-            });
-        }
     }
 }
 

@@ -13,12 +13,12 @@ use tokio::sync::mpsc;
 
 use super::{Handle, QueueWatch};
 use crate::actors::poller::Drain;
-use crate::actors::supervisor::RestartPolicy;
 use crate::backoff::ExponentialBackoff;
 use crate::config::Settings;
 use crate::error::ErrorKind;
 use crate::event::Event;
 use crate::simulator::{Fault, FaultRule, RequestRecord, SimulatorConfig};
+use crate::supervisor::RestartPolicy;
 
 /// Forwards every event into a channel the test awaits (no sleeping).
 pub(super) struct Collector(mpsc::UnboundedSender<Event>);
@@ -517,10 +517,7 @@ async fn a_restarted_poller_keeps_its_matrix() {
     let before = run.handle.queue(&queues[0]).await.unwrap();
     assert!(before.counters.total >= 5);
     // Stop the poller behind the supervisor's back: it must come back.
-    let poller = run.handle.inner.pollers.lock().unwrap()[&queues[0]]
-        .slot
-        .get()
-        .unwrap();
+    let poller = run.handle.inner.pollers.addrs().pop().unwrap();
     poller.send(Drain).await.unwrap();
     run.until(|seen| seen.len() >= 5).await;
     let after = run.handle.queue(&queues[0]).await.unwrap();

@@ -1,33 +1,28 @@
-//! NatsSink: publishes every event to a JetStream stream (`kind: nats`),
-//! from its own arbiter thread.
+//! `kind: nats`: publishes every event to a JetStream stream, as a
+//! [`Transport`] of the generic outbox (queueing, drops and `Flush` are the
+//! outbox's), from its own arbiter thread.
 //!
 //! - An event goes to `<subject>.<queue_id>` with its `id` as `Nats-Msg-Id`,
 //!   so the stream's duplicate window drops re-sends; each publish waits for
 //!   the stream's acknowledgement.
 //! - The stream is created if missing (subjects `<subject>.>`), at start and
 //!   again when a publish finds it gone.
-//! - Each `Event` is answered at once by queueing it (at most
-//!   [`NatsLimits::capacity`]); when the queue is full the event is dropped,
-//!   counted (`queuewatch_event_drops_total{callback="nats:<subject>"}`) and
-//!   logged (at most one line per 10 s). A NATS outage never slows polling
-//!   or the other callbacks: the queue fills, and drains once NATS is back.
+//! - A NATS outage never slows polling or the other callbacks: the queue
+//!   ([`NatsLimits::capacity`]) fills, and drains once NATS is back.
 //! - Up to [`NatsLimits::concurrency`] publishes are in flight. A publish
 //!   that fails for want of NATS (timeout, connection lost, no stream) is
 //!   retried with the crate's full-jitter backoff for as long as it takes; a
 //!   publish the server refuses is retried [`NatsLimits::max_refusals`] times,
 //!   then dropped and counted. Retries can reorder events; consumers order
 //!   by `timestamp`.
-//! - `Flush` (shutdown) waits, at most [`NatsLimits::flush_grace`], until
-//!   nothing is queued or in flight; what is left then is counted as dropped.
 //! - Fatal for the process ([`NatsConfig::fatal`]): a server found
 //!   unsupported once connected (below 2.10, or JetStream off; the start
 //!   checks this too), and a stream that JetStream keeps answering with
 //!   errors for [`NatsLimits::fatal_after`] while the connection is up (not
 //!   an outage: those are waited out).
 //!
-//! (Past 400 lines: about a third is its tests against a fake and a real
-//! server; the pump moves into the generic outbox with the architecture
-//! issue.)
+//! (Past 400 lines: about two fifths are its tests against a fake and a
+//! real server.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,14 +33,15 @@ use actix_web::web::Bytes;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, stream};
+use futures_util::future::LocalBoxFuture;
 
-use crate::actors::outbox::{flush_within, Outbox, Throttled};
-use crate::actors::sink::Flush;
-use crate::actors::supervisor::ExitGuard;
-use crate::actors::Fatal;
+use super::outbox::{Limits, Sent, Transport};
 use crate::backoff::ExponentialBackoff;
 use crate::event::Event;
+use crate::nats::{self as nats_client, Persistence};
+use crate::supervisor::Fatal;
 use crate::telemetry::Telemetry;
+use crate::throttle::Throttled;
 
 /// How often the server connected to is checked for support, once running.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -83,7 +79,7 @@ impl Default for NatsLimits {
             publish_timeout: Duration::from_secs(5),
             max_refusals: 5,
             flush_grace: Duration::from_secs(5),
-            fatal_after: super::JETSTREAM_FATAL_AFTER,
+            fatal_after: nats_client::JETSTREAM_FATAL_AFTER,
         }
     }
 }
@@ -129,43 +125,36 @@ impl NatsConfig {
 }
 
 /// One queued event.
-struct Pending {
+pub(crate) struct Pending {
     subject: String,
     id: String,
     body: Bytes,
 }
 
-/// How the publishing of one event ended.
-enum Outcome {
-    Published,
-    /// The server refused it; why.
-    Refused(String),
-}
-
 /// Whether JetStream keeps failing, for one incarnation and its publishes.
-struct Health {
-    persistence: Mutex<super::Persistence>,
+pub(crate) struct Health {
+    persistence: Mutex<Persistence>,
     reported: AtomicBool,
 }
 
 impl Health {
     fn new(limits: &NatsLimits) -> Self {
         Health {
-            persistence: Mutex::new(super::Persistence::new(limits.fatal_after)),
+            persistence: Mutex::new(Persistence::new(limits.fatal_after)),
             reported: AtomicBool::new(false),
         }
     }
 
     /// A JetStream request about the stream failed with `error`.
     fn failed(&self, config: &NatsConfig, client: &async_nats::Client, error: &str) {
-        if super::is_timeout(error) {
+        if nats_client::is_timeout(error) {
             return; // an outage, waited out
         }
         let lasted = self
             .persistence
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .failed(super::connected(client), tokio::time::Instant::now());
+            .failed(nats_client::connected(client), tokio::time::Instant::now());
         if let Some(lasted) = lasted {
             let lasted = Duration::from_secs(lasted.as_secs());
             self.report(
@@ -175,7 +164,7 @@ impl Health {
                      with an error for {}: {error}",
                     config.name,
                     client.server_info().version,
-                    super::redacted(&config.url),
+                    nats_client::redacted(&config.url),
                     config.stream,
                     humantime::format_duration(lasted)
                 ),
@@ -202,99 +191,95 @@ impl Health {
     }
 }
 
-/// The actor of one `nats` callback.
-pub(crate) struct NatsSink {
+/// The transport of one `nats` callback.
+pub(crate) struct Nats {
     config: Arc<NatsConfig>,
-    /// Set once connected and the stream is there.
-    js: Option<jetstream::Context>,
-    outbox: Outbox<Pending>,
     health: Arc<Health>,
-    _guard: ExitGuard,
 }
 
-impl NatsSink {
-    pub(crate) fn new(config: Arc<NatsConfig>, guard: ExitGuard) -> Self {
-        let outbox = Outbox::new(&config.name, &config.telemetry, config.limits.capacity);
+impl Nats {
+    pub(crate) fn new(config: Arc<NatsConfig>) -> Self {
         let health = Arc::new(Health::new(&config.limits));
-        NatsSink {
-            config,
-            js: None,
-            outbox,
-            health,
-            _guard: guard,
-        }
-    }
-
-    /// Starts publishes while there is room.
-    fn pump(&mut self, ctx: &mut Context<Self>) {
-        let Some(js) = &self.js else {
-            return;
-        };
-        while let Some(item) = self.outbox.next(self.config.limits.concurrency) {
-            ctx.spawn(
-                publish(js.clone(), self.config.clone(), self.health.clone(), item)
-                    .into_actor(self)
-                    .map(|outcome, act, ctx| {
-                        act.outbox.done();
-                        // Deliveries are counted by the fan-out; drops here.
-                        if let Outcome::Refused(why) = outcome {
-                            act.outbox.drop_events(1, &why);
-                        }
-                        act.pump(ctx);
-                        act.outbox.wake_if_idle();
-                    }),
-            );
-        }
+        Nats { config, health }
     }
 }
 
-impl Actor for NatsSink {
-    type Context = Context<Self>;
+impl Transport for Nats {
+    type Item = Pending;
+    /// Connected, and the stream is there.
+    type Link = jetstream::Context;
 
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        // Each connection may be to another server: check it while running.
-        ctx.run_interval(RECHECK, |act, _| {
-            if let Some(js) = &act.js {
-                if let Some(why) = super::unsupported_now(&js.client(), &act.config.url) {
-                    let reason = format!("callback {}: {why}", act.config.name);
-                    act.health.report(&act.config, reason);
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn limits(&self) -> Limits {
+        let limits = &self.config.limits;
+        Limits {
+            capacity: limits.capacity,
+            concurrency: limits.concurrency,
+            flush_grace: limits.flush_grace,
+        }
+    }
+
+    fn telemetry(&self) -> &Telemetry {
+        &self.config.telemetry
+    }
+
+    fn full(&self) -> &'static str {
+        "buffer full (NATS is slow or unreachable)"
+    }
+
+    fn prepare(&self, event: &Event) -> Result<Pending, &'static str> {
+        Ok(Pending {
+            subject: format!("{}.{}", self.config.subject, event.queue_id()),
+            id: event.id().to_owned(),
+            body: Bytes::from(event.to_json()),
+        })
+    }
+
+    fn link(&self) -> LocalBoxFuture<'static, Option<jetstream::Context>> {
+        let (config, health) = (self.config.clone(), self.health.clone());
+        Box::pin(async move { setup(&config, &health).await })
+    }
+
+    /// Each connection may be to another server: check it while running.
+    fn watch(&self, js: &jetstream::Context) -> Option<LocalBoxFuture<'static, ()>> {
+        let (config, health, client) = (self.config.clone(), self.health.clone(), js.client());
+        Some(Box::pin(async move {
+            let mut every = tokio::time::interval(RECHECK);
+            loop {
+                every.tick().await;
+                if let Some(why) = nats_client::unsupported_now(&client, &config.url) {
+                    health.report(&config, format!("callback {}: {why}", config.name));
                 }
             }
-        });
-        let (config, health) = (self.config.clone(), self.health.clone());
-        ctx.spawn(
-            async move { setup(&config, &health).await }
-                .into_actor(self)
-                .map(|js, act, ctx| {
-                    if let Some(js) = js {
-                        act.js = Some(js);
-                        act.pump(ctx);
-                    } else {
-                        // The URL cannot be used at all: let the supervisor decide.
-                        ctx.stop();
-                    }
-                }),
-        );
+        }))
+    }
+
+    fn send(&self, js: jetstream::Context, item: Pending) -> LocalBoxFuture<'static, Sent> {
+        // Deliveries are counted by the fan-out; drops by the outbox.
+        Box::pin(publish(js, self.config.clone(), self.health.clone(), item))
     }
 }
 
 /// Connects and makes sure the stream exists, retrying until it does.
 /// `None` only when the URL cannot be used.
 async fn setup(config: &NatsConfig, health: &Health) -> Option<jetstream::Context> {
-    let client = match super::connect(&config.url, &config.name, &config.tls).await {
-        Ok(client) => client,
+    let nats = match nats_client::connect(&config.url, &config.name, &config.tls).await {
+        Ok(nats) => nats,
         Err(error) => {
             log::error!("callback {}: {error}", config.name);
             return None;
         }
     };
-    let mut js = jetstream::new(client.clone());
+    let mut js = jetstream::new(nats.clone());
     js.set_timeout(config.limits.publish_timeout);
     let mut rng = fastrand::Rng::new();
     let mut failures = Throttled::default();
     let mut attempt = 0u32;
     loop {
-        if let Some(why) = super::unsupported_now(&client, &config.url) {
+        if let Some(why) = nats_client::unsupported_now(&nats, &config.url) {
             health.report(config, format!("callback {}: {why}", config.name));
         }
         match ensure_stream(&js, config).await {
@@ -303,7 +288,7 @@ async fn setup(config: &NatsConfig, health: &Health) -> Option<jetstream::Contex
                 return Some(js);
             }
             Err(error) => {
-                health.failed(config, &client, &error);
+                health.failed(config, &nats, &error);
                 if let Some(n) = failures.note(1) {
                     log::warn!(
                         "callback {}: stream {} not ready ({n} attempt(s)): {error}; retrying",
@@ -326,7 +311,10 @@ async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> Result<(
         .map_err(|e| e.to_string())?;
     let probe = format!("{}.probe", config.subject);
     let subjects = &stream.cached_info().config.subjects;
-    if !subjects.iter().any(|p| super::subject_matches(p, &probe)) {
+    if !subjects
+        .iter()
+        .any(|p| nats_client::subject_matches(p, &probe))
+    {
         log::error!(
             "callback {}: stream {} exists but does not take subjects {}.>: publishes will fail",
             config.name,
@@ -343,7 +331,7 @@ async fn publish(
     config: Arc<NatsConfig>,
     health: Arc<Health>,
     item: Pending,
-) -> Outcome {
+) -> Sent {
     let limits = config.limits;
     let mut rng = fastrand::Rng::new();
     let mut attempt: u32 = 0;
@@ -360,7 +348,7 @@ async fn publish(
         let error = match result {
             Ok(Ok(_ack)) => {
                 health.succeeded();
-                return Outcome::Published;
+                return Sent::Delivered;
             }
             Ok(Err(error)) => error,
             Err(_) => async_nats::jetstream::context::PublishError::new(PublishErrorKind::TimedOut),
@@ -383,12 +371,12 @@ async fn publish(
             PublishErrorKind::MaxPayloadExceeded
             | PublishErrorKind::WrongLastMessageId
             | PublishErrorKind::WrongLastSequence => {
-                return Outcome::Refused(format!("refused by NATS: {error}"));
+                return Sent::Dropped(format!("refused by NATS: {error}"));
             }
             PublishErrorKind::Other => {
                 refusals += 1;
                 if refusals >= limits.max_refusals {
-                    return Outcome::Refused(format!(
+                    return Sent::Dropped(format!(
                         "refused by NATS after {refusals} attempt(s): {error}"
                     ));
                 }
@@ -400,34 +388,12 @@ async fn publish(
     }
 }
 
-impl Handler<Event> for NatsSink {
-    type Result = ();
-
-    fn handle(&mut self, event: Event, ctx: &mut Context<Self>) {
-        let pending = Pending {
-            subject: format!("{}.{}", self.config.subject, event.queue_id()),
-            id: event.id().to_owned(),
-            body: Bytes::from(event.to_json()),
-        };
-        self.outbox
-            .offer(pending, "buffer full (NATS is slow or unreachable)");
-        self.pump(ctx);
-    }
-}
-
-impl Handler<Flush> for NatsSink {
-    type Result = ResponseActFuture<Self, ()>;
-
-    fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
-        let grace = self.config.limits.flush_grace;
-        flush_within(self, grace, |act| &mut act.outbox)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::test_support::{failed_event, supervised};
+    use crate::callbacks::outbox::OutboxActor;
+    use crate::callbacks::Flush;
+    use crate::test_support::{failed_event, supervised};
 
     fn event(queue: usize) -> Event {
         failed_event(queue)
@@ -447,7 +413,11 @@ mod tests {
         }
     }
 
-    async fn start(url: &str, limits: NatsLimits, telemetry: &Telemetry) -> Addr<NatsSink> {
+    async fn start(
+        url: &str,
+        limits: NatsLimits,
+        telemetry: &Telemetry,
+    ) -> Addr<OutboxActor<Nats>> {
         start_reporting(url, limits, telemetry).await.0
     }
 
@@ -456,7 +426,10 @@ mod tests {
         url: &str,
         limits: NatsLimits,
         telemetry: &Telemetry,
-    ) -> (Addr<NatsSink>, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    ) -> (
+        Addr<OutboxActor<Nats>>,
+        tokio::sync::mpsc::UnboundedReceiver<String>,
+    ) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let fatal = Fatals(tx).start().recipient();
         let config = Arc::new(NatsConfig {
@@ -470,7 +443,7 @@ mod tests {
             fatal,
         });
         let addr = supervised(telemetry, move |guard| {
-            NatsSink::new(config.clone(), guard).start()
+            OutboxActor::new(Nats::new(config.clone()), guard).start()
         })
         .await;
         (addr, rx)
@@ -479,7 +452,7 @@ mod tests {
     #[actix_rt::test]
     async fn a_stream_jetstream_keeps_refusing_is_fatal_after_the_limit() {
         let url =
-            super::super::fake::start("2.10.0", true, super::super::fake::JETSTREAM_NOT_ENABLED);
+            crate::nats::fake::start("2.10.0", true, crate::nats::fake::JETSTREAM_NOT_ENABLED);
         let telemetry = Telemetry::new();
         let limits = NatsLimits {
             fatal_after: Duration::from_millis(800),
@@ -515,7 +488,7 @@ mod tests {
     #[actix_rt::test]
     async fn an_old_server_found_once_connected_is_fatal() {
         let url =
-            super::super::fake::start("2.9.10", true, super::super::fake::JETSTREAM_NOT_ENABLED);
+            crate::nats::fake::start("2.9.10", true, crate::nats::fake::JETSTREAM_NOT_ENABLED);
         let telemetry = Telemetry::new();
         let (_addr, mut fatals) = start_reporting(&url, NatsLimits::default(), &telemetry).await;
         let reason = tokio::time::timeout(Duration::from_secs(10), fatals.recv())
@@ -577,7 +550,7 @@ mod tests {
 
     /// Throughput and CPU per event against a local `nats-server -js`
     /// (`NATS_SERVER_BIN` or on the PATH):
-    /// `cargo test --release --lib nats::sink::tests::throughput -- --ignored --nocapture`
+    /// `cargo test --release --lib callbacks::nats::tests::throughput -- --ignored --nocapture`
     #[actix_rt::test]
     #[ignore]
     async fn throughput() {

@@ -1,11 +1,7 @@
-//! WebhookActor: delivers events to one webhook endpoint (`kind: webhook`)
-//! from its own arbiter thread.
+//! `kind: webhook`: POSTs every event to one endpoint, as a [`Transport`] of
+//! the generic outbox (queueing, drops and `Flush` are the outbox's), from
+//! its own arbiter thread. Signing is [`signing`].
 //!
-//! - Each `Event` is answered at once: it is serialised and put in a bounded
-//!   queue ([`WebhookLimits::capacity`]); when the queue is full the event is
-//!   dropped, counted (`queuewatch_event_drops_total{callback="webhook:<host>"}`)
-//!   and logged (at most one line per 10 s). A slow or dead endpoint never
-//!   slows polling or the other callbacks.
 //! - A small fixed number of deliveries run at once
 //!   ([`WebhookLimits::concurrency`]); events are POSTed roughly in order, but
 //!   retries can reorder them (receivers deduplicate and order by
@@ -16,11 +12,11 @@
 //!   not retried; `410 Gone` disables the endpoint for the life of the
 //!   process (logged once; later events are counted as dropped). An event
 //!   that is not delivered (refused, out of attempts, gone) is counted as a drop.
-//! - `Flush` (shutdown) waits, at most [`WebhookLimits::flush_grace`], until
-//!   nothing is queued or in flight.
 //!
 //! The URL is never logged (its path or query may hold a token): logs and
 //! metrics name the endpoint `webhook:<host>`.
+
+pub(crate) mod signing;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -28,22 +24,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix::prelude::*;
 use actix_web::web::Bytes;
-use awc::http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use awc::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use awc::http::Uri;
+use futures_util::future::LocalBoxFuture;
 use tokio::time::Instant;
 
-use super::outbox::{flush_within, Outbox, Throttled};
-use super::sink::Flush;
-use super::supervisor::ExitGuard;
+use super::outbox::{Limits, Sent, Transport};
 use crate::backoff::ExponentialBackoff;
-use crate::callbacks::webhook::{
-    SigningKey, Verdict, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP,
-};
 use crate::event::Event;
 use crate::genesys::headers::{parse_retry_after, LONG_RETRY_AFTER};
 use crate::telemetry::Telemetry;
+use signing::{SigningKey, Verdict, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 
 /// Largest response body read (and discarded) from a receiver.
 const MAX_RESPONSE_BODY: usize = 64 * 1024;
@@ -111,162 +103,78 @@ impl std::fmt::Debug for WebhookConfig {
 }
 
 /// One queued event: its id and its JSON body.
-struct Pending {
+pub(crate) struct Pending {
     id: String,
     body: Bytes,
 }
 
-/// How the delivery of one event ended.
-enum Outcome {
-    Delivered,
-    /// The receiver refused it with this status.
-    Rejected(u16),
-    /// Out of attempts (or told to come back much later); the last failure.
-    GaveUp(String),
-    /// This delivery got the 410 (`true`) or found the endpoint disabled (`false`).
-    Gone(bool),
-}
-
 /// What the deliveries of one incarnation share (on its thread).
-struct Delivery {
+pub(crate) struct Delivery {
     config: Arc<WebhookConfig>,
     client: awc::Client,
     /// A `Retry-After` pauses every delivery to the endpoint until then.
     paused_until: Cell<Option<Instant>>,
 }
 
-/// The webhook actor of one endpoint.
-pub struct WebhookActor {
-    delivery: Rc<Delivery>,
-    outbox: Outbox<Pending>,
-    failures: Throttled,
-    _guard: ExitGuard,
-}
+/// The transport of one endpoint.
+pub(crate) struct Webhook(pub Arc<WebhookConfig>);
 
-impl WebhookActor {
-    /// An actor for `config`. Must be called on the actor's own thread: it
-    /// builds the HTTP client there (awc clients are `!Send`).
-    pub fn new(config: Arc<WebhookConfig>, guard: ExitGuard) -> Self {
-        let timeout = config.limits.request_timeout;
-        let connector = awc::Connector::new()
-            .rustls_0_23(config.tls.clone())
-            .timeout(timeout)
-            .handshake_timeout(timeout);
-        let client = awc::Client::builder()
-            .connector(connector)
-            .timeout(timeout)
-            .disable_redirects()
-            .add_default_header((
-                USER_AGENT,
-                concat!("queuewatch/", env!("CARGO_PKG_VERSION")),
-            ))
-            .finish();
-        let outbox = Outbox::new(&config.name, &config.telemetry, config.limits.capacity);
-        WebhookActor {
-            delivery: Rc::new(Delivery {
-                config,
-                client,
-                paused_until: Cell::new(None),
-            }),
-            outbox,
-            failures: Throttled::default(),
-            _guard: guard,
+/// Why events are dropped once the endpoint answered 410.
+const DISABLED: &str = "the endpoint is disabled (410 Gone)";
+
+impl Transport for Webhook {
+    type Item = Pending;
+    type Link = Rc<Delivery>;
+
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    fn limits(&self) -> Limits {
+        let limits = &self.0.limits;
+        Limits {
+            capacity: limits.capacity,
+            concurrency: limits.concurrency,
+            flush_grace: limits.flush_grace,
         }
     }
 
-    fn config(&self) -> &WebhookConfig {
-        &self.delivery.config
+    fn telemetry(&self) -> &Telemetry {
+        &self.0.telemetry
     }
 
-    fn is_gone(&self) -> bool {
-        self.config().gone.load(Ordering::Relaxed)
+    fn full(&self) -> &'static str {
+        "queue full (the endpoint is slow or down)"
     }
 
-    /// Starts deliveries while there is room.
-    fn pump(&mut self, ctx: &mut Context<Self>) {
-        let concurrency = self.config().limits.concurrency;
-        while let Some(item) = self.outbox.next(concurrency) {
-            let delivery = self.delivery.clone();
-            ctx.spawn(
-                deliver(delivery, item)
-                    .into_actor(self)
-                    .map(|outcome, act, ctx| {
-                        act.outbox.done();
-                        act.finished(outcome);
-                        act.pump(ctx);
-                        act.outbox.wake_if_idle();
-                    }),
-            );
+    fn prepare(&self, event: &Event) -> Result<Pending, &'static str> {
+        if self.0.gone.load(Ordering::Relaxed) {
+            return Err(DISABLED);
         }
-    }
-
-    fn finished(&mut self, outcome: Outcome) {
-        let name = self.config().name.clone();
-        match outcome {
-            Outcome::Delivered => {}
-            Outcome::Rejected(status) => {
-                self.config().telemetry.dropped(&name);
-                if let Some(n) = self.failures.note(1) {
-                    log::warn!(
-                        "callback {name}: {n} event(s) refused by the receiver (last: {status}); not retried"
-                    );
-                }
-            }
-            Outcome::GaveUp(why) => {
-                self.config().telemetry.dropped(&name);
-                if let Some(n) = self.failures.note(1) {
-                    log::warn!("callback {name}: {n} event(s) not delivered (last: {why})");
-                }
-            }
-            Outcome::Gone(first) => {
-                self.config().telemetry.dropped(&name);
-                if first && !self.config().gone.swap(true, Ordering::Relaxed) {
-                    log::error!(
-                        "callback {name}: the receiver answered 410 Gone: endpoint disabled; \
-                         later events are dropped until queuewatch restarts"
-                    );
-                }
-                self.outbox
-                    .drop_queued("the endpoint is disabled (410 Gone)");
-            }
-        }
-    }
-}
-
-impl Actor for WebhookActor {
-    type Context = Context<Self>;
-}
-
-impl Handler<Event> for WebhookActor {
-    type Result = ();
-
-    fn handle(&mut self, event: Event, ctx: &mut Context<Self>) {
-        if self.is_gone() {
-            self.outbox
-                .drop_events(1, "the endpoint is disabled (410 Gone)");
-            return;
-        }
-        let pending = Pending {
+        Ok(Pending {
             id: event.id().to_owned(),
             body: Bytes::from(event.to_json()),
-        };
-        self.outbox
-            .offer(pending, "queue full (the endpoint is slow or down)");
-        self.pump(ctx);
+        })
     }
-}
 
-impl Handler<Flush> for WebhookActor {
-    type Result = ResponseActFuture<Self, ()>;
+    fn link(&self) -> LocalBoxFuture<'static, Option<Rc<Delivery>>> {
+        // Built on the actor's thread: awc clients are `!Send`.
+        let config = self.0.clone();
+        let client = crate::genesys::tls::http_client(&config.tls, config.limits.request_timeout);
+        Box::pin(std::future::ready(Some(Rc::new(Delivery {
+            config,
+            client,
+            paused_until: Cell::new(None),
+        }))))
+    }
 
-    fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
-        let grace = self.config().limits.flush_grace;
-        flush_within(self, grace, |act| &mut act.outbox)
+    fn send(&self, link: Rc<Delivery>, item: Pending) -> LocalBoxFuture<'static, Sent> {
+        Box::pin(deliver(link, item))
     }
 }
 
 /// Delivers one event: attempts with backoff until a verdict or out of attempts.
-async fn deliver(delivery: Rc<Delivery>, item: Pending) -> Outcome {
+async fn deliver(delivery: Rc<Delivery>, item: Pending) -> Sent {
     let limits = delivery.config.limits;
     let mut rng = fastrand::Rng::new();
     let mut attempt: u32 = 0;
@@ -275,14 +183,27 @@ async fn deliver(delivery: Rc<Delivery>, item: Pending) -> Outcome {
             tokio::time::sleep_until(until).await;
         }
         if delivery.config.gone.load(Ordering::Relaxed) {
-            return Outcome::Gone(false);
+            return Sent::Disabled(DISABLED.into());
         }
         attempt += 1;
         let (why, retry_after) = match delivery.attempt(&item).await {
             Ok((status, retry_after)) => match Verdict::of(status) {
-                Verdict::Delivered => return Outcome::Delivered,
-                Verdict::Gone => return Outcome::Gone(true),
-                Verdict::Rejected => return Outcome::Rejected(status),
+                Verdict::Delivered => return Sent::Delivered,
+                Verdict::Gone => {
+                    if !delivery.config.gone.swap(true, Ordering::Relaxed) {
+                        log::error!(
+                            "callback {}: the receiver answered 410 Gone: endpoint disabled; \
+                             later events are dropped until queuewatch restarts",
+                            delivery.config.name
+                        );
+                    }
+                    return Sent::Disabled(DISABLED.into());
+                }
+                Verdict::Rejected => {
+                    return Sent::Dropped(format!(
+                        "refused by the receiver with {status}; not retried"
+                    ))
+                }
                 Verdict::Retry => (format!("answered {status}"), retry_after),
             },
             Err(why) => (why, None),
@@ -294,11 +215,11 @@ async fn deliver(delivery: Rc<Delivery>, item: Pending) -> Outcome {
                 delivery.paused_until.set(Some(until));
             }
             if after > LONG_RETRY_AFTER {
-                return Outcome::GaveUp(format!("{why}, retry after {after:?}"));
+                return Sent::Dropped(format!("not delivered: {why}, retry after {after:?}"));
             }
         }
         if attempt >= limits.max_attempts {
-            return Outcome::GaveUp(format!("{why}, after {attempt} attempt(s)"));
+            return Sent::Dropped(format!("not delivered: {why}, after {attempt} attempt(s)"));
         }
         let delay = limits.backoff.delay(attempt - 1, &mut rng);
         tokio::time::sleep(delay.max(retry_after.unwrap_or_default())).await;
@@ -359,7 +280,10 @@ fn describe_send_error(error: &awc::error::SendRequestError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::test_support::{failed_event, supervised};
+    use crate::callbacks::outbox::OutboxActor;
+    use crate::callbacks::Flush;
+    use crate::test_support::{failed_event, supervised};
+    use actix::prelude::*;
 
     fn event() -> Event {
         failed_event(0)
@@ -370,7 +294,7 @@ mod tests {
         port: u16,
         limits: WebhookLimits,
         telemetry: &Telemetry,
-    ) -> (Addr<WebhookActor>, Arc<WebhookConfig>) {
+    ) -> (Addr<OutboxActor<Webhook>>, Arc<WebhookConfig>) {
         let config = Arc::new(WebhookConfig {
             name: format!("webhook:127.0.0.1:{port}"),
             uri: format!("http://127.0.0.1:{port}/hook").parse().unwrap(),
@@ -382,7 +306,7 @@ mod tests {
         });
         let factory_config = config.clone();
         let addr = supervised(telemetry, move |guard| {
-            WebhookActor::new(factory_config.clone(), guard).start()
+            OutboxActor::new(Webhook(factory_config.clone()), guard).start()
         })
         .await;
         (addr, config)

@@ -1,17 +1,24 @@
-//! SinkActor: runs one blocking built-in callback on its own arbiter thread,
-//! so a slow disk or terminal never delays polling or other callbacks.
+//! Blocking callbacks (log, stdout, jsonl): an [`EventSink`] each, run by a
+//! [`SinkActor`] on its own arbiter thread, so a slow disk or terminal never
+//! delays polling or the other callbacks.
 
 use actix::prelude::*;
 
-use super::outbox::Throttled;
-use super::supervisor::ExitGuard;
-use crate::callbacks::EventSink;
+use super::Flush;
 use crate::event::Event;
+use crate::supervisor::ExitGuard;
+use crate::throttle::Throttled;
 
-/// Make everything delivered so far durable.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct Flush;
+/// A synchronous event consumer.
+pub trait EventSink: Send {
+    /// Handles one event. Errors are logged by the caller; the sink goes on.
+    fn deliver(&mut self, event: &Event) -> std::io::Result<()>;
+
+    /// Makes everything delivered so far durable (flush, fsync).
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// The sink actor.
 pub struct SinkActor {

@@ -1,5 +1,5 @@
-//! `kind: webhook`: the pure parts of webhook delivery. The delivery itself
-//! (queue, retries, HTTP) is [`crate::actors::webhook::WebhookActor`].
+//! Webhook signing and verdicts, pure. The delivery itself (retries, HTTP)
+//! is the [`super::Webhook`] transport.
 //!
 //! Signing follows the Standard Webhooks specification
 //! (<https://www.standardwebhooks.com/>): every request carries
@@ -35,6 +35,17 @@ const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
 
+/// Why a secret is not a usable key. Never contains the secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// `whsec_` followed by something that is not base64.
+    #[error("the value starts with {SECRET_PREFIX} but the rest is not valid base64")]
+    NotBase64,
+    /// Nothing to sign with.
+    #[error("the secret is empty")]
+    Empty,
+}
+
 /// The HMAC-SHA256 key of a webhook. `Debug` never shows it.
 #[derive(Clone)]
 pub struct SigningKey(hmac::Key);
@@ -49,16 +60,14 @@ impl SigningKey {
     /// The key of a secret: `whsec_<base64>` decodes; anything else is raw bytes.
     ///
     /// The error never contains the secret.
-    pub fn from_secret(secret: &Secret) -> Result<SigningKey, String> {
+    pub fn from_secret(secret: &Secret) -> Result<SigningKey, KeyError> {
         let value = secret.expose().trim();
         let bytes = match value.strip_prefix(SECRET_PREFIX) {
-            Some(encoded) => LENIENT.decode(encoded).map_err(|_| {
-                format!("the value starts with {SECRET_PREFIX} but the rest is not valid base64")
-            })?,
+            Some(encoded) => LENIENT.decode(encoded).map_err(|_| KeyError::NotBase64)?,
             None => value.as_bytes().to_vec(),
         };
         if bytes.is_empty() {
-            return Err("the secret is empty".into());
+            return Err(KeyError::Empty);
         }
         Ok(SigningKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
     }
@@ -148,7 +157,9 @@ mod tests {
 
     #[test]
     fn bad_secrets_are_refused_without_echo() {
-        let err = SigningKey::from_secret(&Secret::new("whsec_not*base64!")).unwrap_err();
+        let err = SigningKey::from_secret(&Secret::new("whsec_not*base64!"))
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("not*base64"), "{err}");
         assert!(SigningKey::from_secret(&Secret::new("whsec_")).is_err());
         let key = SigningKey::from_secret(&Secret::new("whsec_c2VjcmV0")).unwrap();

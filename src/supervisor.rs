@@ -14,9 +14,20 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::time::Instant;
 
-use super::Fatal;
 use crate::backoff::ExponentialBackoff;
 use crate::telemetry::Telemetry;
+
+/// Something happened that must end the process with exit code 1
+/// (credentials rejected, supervisor gave up).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Fatal {
+    /// Why, for the log and the caller.
+    pub reason: String,
+    /// The error every queue's last event carries before the process exits
+    /// (`auth_failed` for rejected credentials, `cancelled` otherwise).
+    pub kind: crate::error::ErrorKind,
+}
 
 /// When and how often the supervisor restarts a child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +119,39 @@ pub struct Supervise {
     pub kind: &'static str,
     /// Starts one incarnation.
     pub factory: Factory,
+}
+
+impl Supervise {
+    /// A child whose every incarnation, started by `start`, is put into
+    /// `slot`, so holders of the slot follow restarts.
+    pub fn into_slot<A: Actor>(
+        id: impl Into<String>,
+        kind: &'static str,
+        slot: &Slot<Addr<A>>,
+        start: impl Fn(ExitGuard) -> Addr<A> + Send + Sync + 'static,
+    ) -> Supervise {
+        let slot = slot.clone();
+        Supervise {
+            id: id.into(),
+            kind,
+            factory: Arc::new(move |guard| slot.set(start(guard))),
+        }
+    }
+}
+
+/// Starts a child under `supervisor` into a new slot, and waits until its
+/// first incarnation runs: the slot is filled when this returns.
+pub(crate) async fn start_in_slot<A: Actor>(
+    supervisor: &Addr<Supervisor>,
+    id: impl Into<String>,
+    kind: &'static str,
+    start: impl Fn(ExitGuard) -> Addr<A> + Send + Sync + 'static,
+) -> Slot<Addr<A>> {
+    let slot = Slot::default();
+    let _ = supervisor
+        .send(Supervise::into_slot(id, kind, &slot, start))
+        .await;
+    slot
 }
 
 /// Stop supervising a child (it is being removed on purpose).

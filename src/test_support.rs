@@ -3,11 +3,10 @@
 
 use actix::prelude::*;
 
-use super::supervisor::{ExitGuard, RestartPolicy, Slot, Supervise, Supervisor};
-use super::Fatal;
 use crate::config::Source;
 use crate::error::ErrorKind;
 use crate::event::{new_event_id, now_timestamp, Event, PollFailedEvent};
+use crate::supervisor::{start_in_slot, ExitGuard, Fatal, RestartPolicy, Supervisor};
 use crate::telemetry::Telemetry;
 
 /// Fails the test on any escalation.
@@ -39,16 +38,7 @@ where
         Escalations.start().recipient(),
     )
     .start();
-    let slot: Slot<Addr<A>> = Slot::default();
-    let factory_slot = slot.clone();
-    supervisor
-        .send(Supervise {
-            id: "callback:test".into(),
-            kind: "callback",
-            factory: std::sync::Arc::new(move |guard| factory_slot.set(start(guard))),
-        })
-        .await
-        .expect("the supervisor runs");
+    let slot = start_in_slot(&supervisor, "callback:test", "callback", start).await;
     slot.get().expect("started")
 }
 

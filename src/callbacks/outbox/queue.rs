@@ -1,40 +1,14 @@
-//! The bounded delivery queue of an asynchronous callback (webhook, NATS):
-//! events wait in a queue of fixed capacity, a few are in flight, and every
-//! event that never arrives is counted as a drop and logged, rate-limited.
-//! `Flush` waits, bounded, until nothing is queued or in flight; whatever is
-//! left when the queue itself is dropped is counted as lost.
+//! The bounded delivery queue of an asynchronous callback: events wait in a
+//! queue of fixed capacity, a few are in flight, and every event that never
+//! arrives is counted as a drop and logged, rate-limited. Whatever is left
+//! when the queue itself is dropped is counted as lost.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
 
-use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::telemetry::Telemetry;
-
-/// At most one log line per this period for one condition.
-const LOG_EVERY: Duration = Duration::from_secs(10);
-
-/// Rate-limited logging of a counted condition.
-#[derive(Debug, Default)]
-pub(crate) struct Throttled {
-    unlogged: u64,
-    last: Option<Instant>,
-}
-
-impl Throttled {
-    /// Counts `n` occurrences; returns how many to report now, if it is time.
-    pub(crate) fn note(&mut self, n: u64) -> Option<u64> {
-        self.unlogged += n;
-        let now = Instant::now();
-        if self.last.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
-            self.last = Some(now);
-            Some(std::mem::take(&mut self.unlogged))
-        } else {
-            None
-        }
-    }
-}
+use crate::throttle::Throttled;
 
 /// Queued and in-flight deliveries of one callback.
 pub(crate) struct Outbox<T> {
@@ -105,8 +79,24 @@ impl<T> Outbox<T> {
         self.drop_events(queued, why);
     }
 
-    fn pending(&self) -> usize {
+    /// Queued and in flight.
+    pub(crate) fn pending(&self) -> usize {
         self.queue.len() + self.in_flight
+    }
+
+    /// The name of the callback.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Resolves once nothing is queued or in flight (`None`: idle now).
+    pub(crate) fn idle(&mut self) -> Option<oneshot::Receiver<()>> {
+        if self.pending() == 0 {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.idle_waiters.push(tx);
+        Some(rx)
     }
 
     /// Wakes `Flush` waiters once nothing is queued or in flight.
@@ -134,49 +124,9 @@ impl<T> Drop for Outbox<T> {
     }
 }
 
-/// The `Flush` answer of an actor with an outbox: resolves once the outbox
-/// is idle, or after `grace` (logging what is still pending).
-pub(crate) fn flush_within<A, T: 'static>(
-    actor: &mut A,
-    grace: Duration,
-    outbox: fn(&mut A) -> &mut Outbox<T>,
-) -> ResponseActFuture<A, ()>
-where
-    A: Actor<Context = Context<A>>,
-{
-    let pending = outbox(actor);
-    if pending.pending() == 0 {
-        return Box::pin(actix::fut::ready(()));
-    }
-    let (tx, rx) = oneshot::channel();
-    pending.idle_waiters.push(tx);
-    Box::pin(
-        async move { tokio::time::timeout(grace, rx).await.is_err() }
-            .into_actor(actor)
-            .map(move |timed_out, act, _| {
-                let pending = outbox(act);
-                if timed_out {
-                    log::warn!(
-                        "callback {}: {} event(s) still undelivered after the {grace:?} shutdown grace",
-                        pending.name,
-                        pending.pending()
-                    );
-                }
-            }),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn throttled_reports_then_accumulates() {
-        let mut t = Throttled::default();
-        assert_eq!(t.note(3), Some(3));
-        assert_eq!(t.note(1), None);
-        assert_eq!(t.note(2), None);
-    }
 
     #[test]
     fn outbox_bounds_counts_and_tracks_in_flight() {

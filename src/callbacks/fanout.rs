@@ -8,11 +8,11 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::outbox::Throttled;
-use super::sink::Flush;
-use super::supervisor::{ExitGuard, Slot};
+use super::Flush;
 use crate::event::Event;
+use crate::supervisor::{ExitGuard, Slot};
 use crate::telemetry::Telemetry;
+use crate::throttle::Throttled;
 
 /// Deliveries in flight per callback before events are dropped.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -33,6 +33,18 @@ struct SubState {
     sub: Arc<Subscriber>,
     in_flight: usize,
     drops: Throttled,
+}
+
+/// Hands `event` to the fan-out in `callbacks`; logs its loss while the
+/// fan-out is restarting.
+pub(crate) fn emit(callbacks: &Slot<Addr<CallbackActor>>, event: Event) {
+    match callbacks.get() {
+        Some(callbacks) => callbacks.do_send(event),
+        None => log::warn!(
+            "event {} lost: the callback actor is restarting",
+            event.id()
+        ),
+    }
 }
 
 /// Wait until every delivery so far has been handled, then flush the sinks.
