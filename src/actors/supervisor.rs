@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::Fatal;
 use crate::backoff::ExponentialBackoff;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{ActorRestarted, ChildKind, Telemetry};
 
 /// When and how often the supervisor restarts a child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,8 +104,8 @@ pub struct ChildExited {
 pub struct Supervise {
     /// Unique child id, e.g. `poller:<queue id>`.
     pub id: String,
-    /// Metric label of the child kind (`poller`, `token`, ...).
-    pub kind: &'static str,
+    /// The child kind (the `actor` label of its restarts).
+    pub kind: ChildKind,
     /// Starts one incarnation.
     pub factory: Factory,
 }
@@ -124,7 +124,7 @@ pub struct Forget {
 pub struct ShutdownSupervisor;
 
 struct Child {
-    kind: &'static str,
+    kind: ChildKind,
     factory: Factory,
     generation: u64,
     restarts: VecDeque<Instant>,
@@ -246,12 +246,11 @@ impl Handler<ChildExited> for Supervisor {
             .delay(child.restarts.len() as u32, &mut self.rng);
         child.restarts.push_back(now);
         child.generation += 1;
-        self.telemetry.restarted(child.kind);
-        log::warn!(
-            "supervisor: {} exited unexpectedly; restarting in {:?}",
-            msg.id,
-            delay
-        );
+        self.telemetry.emit(ActorRestarted {
+            id: &msg.id,
+            kind: child.kind,
+            delay,
+        });
         let id = msg.id.clone();
         ctx.run_later(delay, move |act, ctx| {
             if !act.shutting_down {

@@ -44,7 +44,7 @@ where
     supervisor
         .send(Supervise {
             id: "callback:test".into(),
-            kind: "callback",
+            kind: crate::telemetry::ChildKind::Callback,
             factory: std::sync::Arc::new(move |guard| factory_slot.set(start(guard))),
         })
         .await

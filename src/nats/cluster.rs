@@ -43,6 +43,8 @@ use tokio::time::Instant;
 use crate::actors::Fatal;
 use crate::config::ClusterSettings;
 use crate::runtime::{poller_specs, Handle, StartError};
+use crate::telemetry::LeaseChange::{self, Acquired, Lost, Released};
+use crate::telemetry::LeaseTaken;
 
 /// The bucket of queue leases.
 pub(crate) const LEASES_BUCKET: &str = "queuewatch_leases";
@@ -147,7 +149,7 @@ impl Cluster {
         log::info!("cluster: instance {me}, lease_ttl {ttl:?}");
         let telemetry = handle.telemetry();
         telemetry.set_cluster_owned(0);
-        for change in ["acquired", "released", "lost"] {
+        for &change in LeaseChange::ALL {
             telemetry.lease_changed(change, 0);
         }
         let manager = Manager {
@@ -412,7 +414,7 @@ impl Manager {
                 self.owned.len()
             );
             let owned: Vec<String> = self.owned.drain().map(|(q, _)| q).collect();
-            self.handle.telemetry().lease_changed("lost", owned.len());
+            self.handle.telemetry().lease_changed(Lost, owned.len());
             for queue in owned {
                 self.handle.stop_poller(&queue);
             }
@@ -505,12 +507,11 @@ impl Manager {
                 self.handle.stop_poller(&queue);
                 changed = true;
                 if !queues.contains(&queue) {
-                    self.handle.telemetry().lease_changed("released", 1);
+                    self.handle.telemetry().lease_changed(Released, 1);
                     let delete = leases.delete_expect_revision(&queue, Some(revision));
                     let _ = tokio::time::timeout(self.request_timeout(), delete).await;
                 } else {
-                    self.handle.telemetry().lease_changed("lost", 1);
-                    log::warn!("cluster: lease of queue {queue} taken by another instance");
+                    self.handle.telemetry().emit(LeaseTaken { queue: &queue });
                 }
             }
         }
@@ -525,7 +526,7 @@ impl Manager {
                 if let Some(revision) = self.owned.remove(&queue) {
                     self.handle.stop_poller(&queue);
                     changed = true;
-                    self.handle.telemetry().lease_changed("released", 1);
+                    self.handle.telemetry().lease_changed(Released, 1);
                     let delete = leases.delete_expect_revision(&queue, Some(revision));
                     let _ = tokio::time::timeout(self.request_timeout(), delete).await;
                 }
@@ -605,9 +606,7 @@ impl Manager {
                 }
                 self.view.insert(queue, (owner, revision));
             }
-            self.handle
-                .telemetry()
-                .lease_changed("acquired", taken.len());
+            self.handle.telemetry().lease_changed(Acquired, taken.len());
             for (queue, revision) in taken {
                 self.owned.insert(queue.clone(), revision);
                 self.view.insert(queue, (self.me.clone(), revision));
@@ -724,7 +723,7 @@ impl Manager {
             }
         });
         futures_util::future::join_all(deletes).await;
-        self.handle.telemetry().lease_changed("released", count);
+        self.handle.telemetry().lease_changed(Released, count);
         self.handle.telemetry().set_cluster_owned(0);
         log::info!("cluster: {} released {count} lease(s)", self.me);
     }

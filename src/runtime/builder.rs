@@ -27,7 +27,7 @@ use crate::retry::RetryPolicy;
 use crate::schedule;
 use crate::secret::Secret;
 use crate::simulator::{self, SimulatorConfig};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{ChildKind, Telemetry};
 use crate::web::EventHub;
 
 /// Why an instance could not start.
@@ -238,7 +238,7 @@ impl QueueWatch {
                 &supervisor,
                 Supervise {
                     id: "callbacks".into(),
-                    kind: "callbacks",
+                    kind: ChildKind::Callbacks,
                     factory: Arc::new(move |guard: ExitGuard| {
                         slot.set(
                             CallbackActor::new(&subscribers, telemetry.clone(), guard).start(),
@@ -257,7 +257,7 @@ impl QueueWatch {
                 &supervisor,
                 Supervise {
                     id: "metrics".into(),
-                    kind: "metrics",
+                    kind: ChildKind::Metrics,
                     factory: Arc::new(move |guard| {
                         slot.set(MetricsActor::new(store.clone(), guard).start())
                     }),
@@ -282,7 +282,7 @@ impl QueueWatch {
                 &supervisor,
                 Supervise {
                     id: "token".into(),
-                    kind: "token",
+                    kind: ChildKind::Token,
                     factory: Arc::new(move |guard| {
                         slot.set(TokenActor::new(config.clone(), guard).start())
                     }),
@@ -303,7 +303,7 @@ impl QueueWatch {
                 &supervisor,
                 Supervise {
                     id: "batcher".into(),
-                    kind: "batcher",
+                    kind: ChildKind::Batcher,
                     factory: Arc::new(move |guard| {
                         let batcher = ObservationsBatcher::new(
                             options.clone(),
@@ -364,7 +364,6 @@ impl QueueWatch {
             cancel: cancel_tx,
             request_timeout: settings.genesys.request_timeout,
             settings: Mutex::new(settings.clone()),
-            stretch_logged: Mutex::new(1.0),
             cluster: Mutex::new(None),
         });
         let handle = Handle { inner };

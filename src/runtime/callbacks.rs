@@ -113,7 +113,7 @@ fn sink_child(name: String, make: MakeSink) -> CallbackChild {
         subscriber,
         supervise: Some(Supervise {
             id: format!("callback:{name}"),
-            kind: "callback",
+            kind: crate::telemetry::ChildKind::Callback,
             factory,
         }),
     }
@@ -168,7 +168,7 @@ fn webhook(
         supervise: Some(Supervise {
             // Two webhooks may share a host: the index keeps the ids apart.
             id: format!("callback:{name}#{index}"),
-            kind: "callback",
+            kind: crate::telemetry::ChildKind::Callback,
             factory,
         }),
     })
@@ -216,7 +216,7 @@ fn nats(
         subscriber,
         supervise: Some(Supervise {
             id: format!("callback:{name}#{index}"),
-            kind: "callback",
+            kind: crate::telemetry::ChildKind::Callback,
             factory,
         }),
     }
@@ -254,7 +254,7 @@ where
         }),
         supervise: Some(Supervise {
             id: format!("callback:{name}"),
-            kind: "callback",
+            kind: crate::telemetry::ChildKind::Callback,
             factory: start,
         }),
     }
