@@ -63,7 +63,7 @@ pub(crate) mod schedule;
 pub mod secret;
 pub mod simulator;
 pub(crate) mod state;
-pub mod supervisor;
+pub(crate) mod supervisor;
 pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -15,7 +15,7 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 use crate::backoff::ExponentialBackoff;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{ActorRestarted, ChildKind, Telemetry};
 
 /// Something happened that must end the process with exit code 1
 /// (credentials rejected, supervisor gave up).
@@ -115,8 +115,8 @@ pub struct ChildExited {
 pub struct Supervise {
     /// Unique child id, e.g. `poller:<queue id>`.
     pub id: String,
-    /// Metric label of the child kind (`poller`, `token`, ...).
-    pub kind: &'static str,
+    /// The child kind (the `actor` label of its restarts).
+    pub kind: ChildKind,
     /// Starts one incarnation.
     pub factory: Factory,
 }
@@ -126,7 +126,7 @@ impl Supervise {
     /// `slot`, so holders of the slot follow restarts.
     pub fn into_slot<A: Actor>(
         id: impl Into<String>,
-        kind: &'static str,
+        kind: ChildKind,
         slot: &Slot<Addr<A>>,
         start: impl Fn(ExitGuard) -> Addr<A> + Send + Sync + 'static,
     ) -> Supervise {
@@ -144,7 +144,7 @@ impl Supervise {
 pub(crate) async fn start_in_slot<A: Actor>(
     supervisor: &Addr<Supervisor>,
     id: impl Into<String>,
-    kind: &'static str,
+    kind: ChildKind,
     start: impl Fn(ExitGuard) -> Addr<A> + Send + Sync + 'static,
 ) -> Slot<Addr<A>> {
     let slot = Slot::default();
@@ -168,7 +168,7 @@ pub struct Forget {
 pub struct ShutdownSupervisor;
 
 struct Child {
-    kind: &'static str,
+    kind: ChildKind,
     factory: Factory,
     generation: u64,
     restarts: VecDeque<Instant>,
@@ -290,12 +290,11 @@ impl Handler<ChildExited> for Supervisor {
             .delay(child.restarts.len() as u32, &mut self.rng);
         child.restarts.push_back(now);
         child.generation += 1;
-        self.telemetry.restarted(child.kind);
-        log::warn!(
-            "supervisor: {} exited unexpectedly; restarting in {:?}",
-            msg.id,
-            delay
-        );
+        self.telemetry.emit(ActorRestarted {
+            id: &msg.id,
+            kind: child.kind,
+            delay,
+        });
         let id = msg.id.clone();
         ctx.run_later(delay, move |act, ctx| {
             if !act.shutting_down {

@@ -7,7 +7,7 @@ use crate::config::Source;
 use crate::error::ErrorKind;
 use crate::event::{new_event_id, now_timestamp, Event, PollFailedEvent};
 use crate::supervisor::{start_in_slot, ExitGuard, Fatal, RestartPolicy, Supervisor};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{ChildKind, Telemetry};
 
 /// Fails the test on any escalation.
 struct Escalations;
@@ -38,7 +38,7 @@ where
         Escalations.start().recipient(),
     )
     .start();
-    let slot = start_in_slot(&supervisor, "callback:test", "callback", start).await;
+    let slot = start_in_slot(&supervisor, "callback:test", ChildKind::Callback, start).await;
     slot.get().expect("started")
 }
 

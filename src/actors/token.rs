@@ -17,9 +17,8 @@ use crate::backoff::ExponentialBackoff;
 use crate::error::{ErrorKind, PollError};
 use crate::genesys::{ClientOptions, Credentials, GenesysClient, TokenError};
 use crate::secret::Secret;
-use crate::supervisor::ExitGuard;
-use crate::supervisor::Fatal;
-use crate::telemetry::Telemetry;
+use crate::supervisor::{ExitGuard, Fatal};
+use crate::telemetry::{Telemetry, TokenIssued, TokenRejected, TokenUnavailable};
 
 /// Longest token lifetime believed (`expires_in` beyond it is capped, so no
 /// clock arithmetic can overflow on a hostile value).
@@ -152,7 +151,6 @@ impl TokenActor {
         let now = Instant::now();
         let outcome = match result {
             Ok(token) => {
-                self.config.telemetry.token_request("success");
                 self.generation += 1;
                 self.failures = 0;
                 self.not_before = None;
@@ -165,15 +163,15 @@ impl TokenActor {
                     expires_at: now + lifetime,
                     refresh_at: now + lifetime.saturating_sub(lead),
                 };
-                log::debug!("token: new token, lifetime {}s", lifetime.as_secs());
+                self.config.telemetry.emit(TokenIssued { lifetime });
                 self.schedule_refresh(held.refresh_at - now, ctx);
                 let lease = Self::lease(&held);
                 self.held = Some(held);
                 Ok(lease)
             }
             Err(TokenError::Rejected(reason)) => {
-                self.config.telemetry.token_request("rejected");
-                log::error!("token: the token endpoint rejected the credentials: {reason}");
+                let event = TokenRejected { reason: &reason };
+                self.config.telemetry.emit(event);
                 self.rejected = Some(reason.clone());
                 self.held = None;
                 self.config.fatal.do_send(Fatal {
@@ -183,7 +181,6 @@ impl TokenActor {
                 Err(TokenError::Rejected(reason))
             }
             Err(TokenError::Unavailable(error)) => {
-                self.config.telemetry.token_request("unavailable");
                 let delay = self
                     .config
                     .backoff
@@ -191,7 +188,11 @@ impl TokenActor {
                     .max(error.retry_after.unwrap_or_default());
                 self.failures = self.failures.saturating_add(1);
                 self.not_before = Some(now + delay);
-                log::warn!("token: no token ({error}); next try in {delay:?}");
+                let event = TokenUnavailable {
+                    error: &error,
+                    retry_in: delay,
+                };
+                self.config.telemetry.emit(event);
                 self.last_error = Some(error.clone());
                 // A still-valid token keeps serving; retry the refresh later.
                 if self.held.as_ref().is_some_and(|h| h.expires_at > now) {

@@ -19,7 +19,7 @@ use crate::nats::NatsError;
 use crate::secret::{Secret, SecretError};
 use crate::supervisor::Fatal;
 use crate::supervisor::{ExitGuard, Factory, Slot, Supervise};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{ChildKind, Telemetry};
 
 /// Why a configured callback cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +125,7 @@ fn on_own_thread(
         subscriber,
         supervise: Some(Supervise {
             id,
-            kind: "callback",
+            kind: ChildKind::Callback,
             factory,
         }),
     }

@@ -22,7 +22,8 @@ use tokio::time::Instant;
 use super::kv::{next_change, Buckets, Change, KvError, Taken};
 use super::plan::{self, Lease, Release, View};
 use crate::supervisor::Fatal;
-use crate::telemetry::Telemetry;
+use crate::telemetry::LeaseChange::{Acquired, Lost, Released};
+use crate::telemetry::{LeaseTaken, Telemetry};
 use crate::throttle::Throttled;
 
 /// Events of the lease bucket arriving together are handled together.
@@ -241,7 +242,7 @@ impl Manager {
                 self.owned.len()
             );
             let owned: Vec<String> = self.owned.drain().map(|(q, _)| q).collect();
-            self.telemetry.lease_changed("lost", owned.len());
+            self.telemetry.lease_changed(Lost, owned.len());
             for queue in owned {
                 self.pollers.stop(&queue);
             }
@@ -312,12 +313,9 @@ impl Manager {
             self.pollers.stop(&queue);
             changed = true;
             match why {
-                Release::Lost => {
-                    self.telemetry.lease_changed("lost", 1);
-                    log::warn!("cluster: lease of queue {queue} taken by another instance");
-                }
+                Release::Lost => self.telemetry.emit(LeaseTaken { queue: &queue }),
                 Release::Unconfigured | Release::Excess => {
-                    self.telemetry.lease_changed("released", 1);
+                    self.telemetry.lease_changed(Released, 1);
                     buckets.release(&queue, revision).await;
                 }
             }
@@ -389,7 +387,7 @@ impl Manager {
             }
             self.view.insert(queue, lease);
         }
-        self.telemetry.lease_changed("acquired", taken.len());
+        self.telemetry.lease_changed(Acquired, taken.len());
         let any = !taken.is_empty();
         for (queue, revision) in taken {
             self.owned.insert(queue.clone(), revision);
@@ -430,7 +428,7 @@ impl Manager {
                 .map(|(queue, revision)| buckets.release(queue, *revision)),
         )
         .await;
-        self.telemetry.lease_changed("released", count);
+        self.telemetry.lease_changed(Released, count);
         self.telemetry.set_cluster_owned(0);
         log::info!("cluster: {} released {count} lease(s)", self.me);
     }

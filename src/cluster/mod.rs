@@ -31,7 +31,7 @@ use manager::{Command, Manager};
 use crate::config::ClusterSettings;
 use crate::nats::NatsError;
 use crate::supervisor::Fatal;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{LeaseChange, Telemetry};
 
 /// Why cluster mode could not start.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +131,7 @@ impl Cluster {
         let ttl = settings.lease_ttl;
         log::info!("cluster: instance {me}, lease_ttl {ttl:?}");
         telemetry.set_cluster_owned(0);
-        for change in ["acquired", "released", "lost"] {
+        for &change in LeaseChange::ALL {
             telemetry.lease_changed(change, 0);
         }
         let manager = Manager {

@@ -30,7 +30,7 @@ use crate::schedule;
 use crate::secret::Secret;
 use crate::simulator::{self, Simulator, SimulatorConfig};
 use crate::supervisor::{start_in_slot, RestartPolicy, Supervisor};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{ChildKind, Telemetry};
 use crate::web::EventHub;
 
 /// Why an instance could not start. [`StartError::is_config`] tells the
@@ -246,15 +246,18 @@ impl QueueWatch {
         }
         let callbacks = {
             let telemetry = telemetry.clone();
-            start_in_slot(&supervisor, "callbacks", "callbacks", move |guard| {
-                CallbackActor::new(&subscribers, telemetry.clone(), guard).start()
-            })
+            start_in_slot(
+                &supervisor,
+                "callbacks",
+                ChildKind::Callbacks,
+                move |guard| CallbackActor::new(&subscribers, telemetry.clone(), guard).start(),
+            )
             .await
         };
         let store = MatrixStore::new(settings.poll.history_size);
         let metrics = {
             let callbacks = callbacks.clone();
-            start_in_slot(&supervisor, "metrics", "metrics", move |guard| {
+            start_in_slot(&supervisor, "metrics", ChildKind::Metrics, move |guard| {
                 MetricsActor::new(store.clone(), callbacks.clone(), guard).start()
             })
             .await
@@ -268,7 +271,7 @@ impl QueueWatch {
                 telemetry: telemetry.clone(),
                 fatal: sentinel.clone().recipient(),
             };
-            start_in_slot(&supervisor, "token", "token", move |guard| {
+            start_in_slot(&supervisor, "token", ChildKind::Token, move |guard| {
                 TokenActor::new(config.clone(), guard).start()
             })
             .await
@@ -280,7 +283,7 @@ impl QueueWatch {
         let batcher = {
             let (options, limiter, telemetry) =
                 (options.clone(), limiter.clone(), telemetry.clone());
-            start_in_slot(&supervisor, "batcher", "batcher", move |guard| {
+            start_in_slot(&supervisor, "batcher", ChildKind::Batcher, move |guard| {
                 ObservationsBatcher::new(options.clone(), limiter.clone(), telemetry.clone(), guard)
                     .start()
             })
@@ -342,7 +345,6 @@ impl QueueWatch {
             cancel: cancel_tx,
             request_timeout: settings.genesys.request_timeout,
             settings: Mutex::new(settings.clone()),
-            stretch_logged: Mutex::new(1.0),
             cluster: Mutex::new(None),
         });
         let handle = Handle { inner };

@@ -15,7 +15,7 @@ use crate::callbacks::fanout::{CallbackActor, FlushAll};
 use crate::config::{Budget, Settings};
 use crate::simulator::Simulator;
 use crate::supervisor::{Fatal, ShutdownSupervisor, Slot, Supervisor};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{BudgetApplied, Telemetry};
 
 /// How long flushing callbacks may take at shutdown.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,8 +36,6 @@ pub(crate) struct Inner {
     pub cancel: watch::Sender<bool>,
     pub request_timeout: Duration,
     pub settings: Mutex<Settings>,
-    /// The interval stretch last logged (see [`Handle::rebudget`]).
-    pub stretch_logged: Mutex<f64>,
     /// The lease manager, in cluster mode.
     pub cluster: Mutex<Option<crate::cluster::Cluster>>,
 }
@@ -64,29 +62,11 @@ impl Handle {
         let budget = Budget::of(source, self.inner.pollers.intervals(), per_minute);
         let limiter = &self.inner.pollers.shared().limiter;
         limiter.set_demand(budget.requests_per_minute);
-        self.inner.telemetry.set_budget(limiter);
-        let stretch = limiter.stretch();
-        let mut logged = self
-            .inner
-            .stretch_logged
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if (stretch - *logged).abs() <= 0.005 * *logged {
-            return;
-        }
-        let headroom = (1.0 - crate::ratelimit::HEADROOM) * 100.0;
-        if stretch > 1.0 {
-            log::warn!(
-                "rate budget: {budget}; with {headroom:.0}% headroom every interval is stretched x{stretch:.2} (was x{:.2})",
-                *logged
-            );
-        } else {
-            log::info!(
-                "rate budget: {budget}; intervals as configured (was stretched x{:.2})",
-                *logged
-            );
-        }
-        *logged = stretch;
+        let event = BudgetApplied {
+            budget: &budget,
+            limiter,
+        };
+        self.inner.telemetry.emit(event);
     }
 
     /// Every queue's current state, sorted by id.

@@ -12,7 +12,7 @@ use actix::prelude::*;
 use crate::actors::metrics::{MetricsActor, Track, Untrack};
 use crate::actors::poller::{Drain, PollerActor, PollerShared, PollerSpec};
 use crate::supervisor::{Forget, Slot, Supervise, Supervisor};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{ChildKind, Telemetry};
 
 /// A poller the set started: what it polls and where it is.
 struct Running {
@@ -71,7 +71,7 @@ impl PollerSet {
         // Re-supervising under the same id retires the old incarnation.
         self.supervisor.do_send(Supervise::into_slot(
             format!("poller:{id}"),
-            "poller",
+            ChildKind::Poller,
             &slot,
             move |guard| PollerActor::new(factory_spec.clone(), shared.clone(), guard).start(),
         ));
