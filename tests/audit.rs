@@ -4,72 +4,79 @@
 
 #![cfg(unix)]
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use queuewatch::Event;
+use support::bin::{signal, status_api_addr, Lines, BIN};
+use support::metrics::parse_openmetrics;
+use support::wait::eventually_blocking;
+use support::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_queuewatch");
 const QUEUES: usize = 500;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("queuewatch-audit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A running binary with its output read as it comes.
+struct Run {
+    child: Child,
+    stdout: Lines,
+    stderr: Lines,
+    /// Where its status API listens.
+    status_api: SocketAddr,
 }
 
-/// 500 simulated queues every 5 s (100 polls a second), audited and on stdout.
-fn spawn(dir: &Path) -> Child {
+/// 500 simulated queues every 5 s (100 polls a second), audited and on
+/// stdout; the status API on a port the system picks (its log line says
+/// which: the only info line let through, the rest is warnings).
+fn spawn(dir: &Path) -> Run {
     let mut yaml = String::from(
         "genesys:\n  rate_limit_per_minute: 20000\n  request_timeout: 2s\npoll:\n  interval: 5s\n\
-         callbacks:\n  - kind: jsonl\n    path: audit.jsonl\n  - kind: stdout\nhttp:\n  bind: null\nqueues:\n",
+         callbacks:\n  - kind: jsonl\n    path: audit.jsonl\n  - kind: stdout\nhttp:\n  bind: 127.0.0.1:0\nqueues:\n",
     );
-    for i in 0..QUEUES {
-        yaml.push_str(&format!("  - id: {i:08x}-a0d1-4000-8000-000000000000\n"));
+    for id in support::queue_ids(0xa0d1_0000, QUEUES) {
+        yaml.push_str(&format!("  - id: {id}\n"));
     }
     std::fs::write(dir.join("settings.yaml"), yaml).unwrap();
-    Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["run", "--config", "settings.yaml"])
         .current_dir(dir)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,queuewatch::runtime::builder=info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    let stdout = Lines::read(child.stdout.take().unwrap());
+    let mut stderr = Lines::read(child.stderr.take().unwrap());
+    let status_api = stderr.wait_for(
+        "the status API listens",
+        Duration::from_secs(30),
+        status_api_addr,
+    );
+    Run {
+        child,
+        stdout,
+        stderr,
+        status_api,
+    }
 }
 
 /// Waits until the audit file has at least `lines` lines.
 fn wait_for_lines(path: &Path, lines: usize, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read(path).map_or(0, |t| t.iter().filter(|b| **b == b'\n').count()) < lines {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the child exited early"
-        );
-        assert!(Instant::now() < deadline, "fewer than {lines} audit lines");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([name, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// Reads a pipe to the end on a thread.
-fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        pipe.read_to_string(&mut text).unwrap();
-        text
-    })
+    eventually_blocking(
+        &format!("{lines} audit lines"),
+        Duration::from_secs(60),
+        || {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the child exited early"
+            );
+            std::fs::read(path).map_or(0, |t| t.iter().filter(|b| **b == b'\n').count()) >= lines
+        },
+    );
 }
 
 fn parse_lines(text: &str) -> Vec<Event> {
@@ -80,22 +87,49 @@ fn parse_lines(text: &str) -> Vec<Event> {
 
 #[test]
 fn sigterm_during_heavy_polling_loses_no_event() {
-    let dir = temp_dir("term");
+    let dir = TempDir::new("audit-term");
     let audit = dir.join("audit.jsonl");
-    let mut child = spawn(&dir);
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
+    let mut run = spawn(&dir);
     // Two rounds of every queue.
-    wait_for_lines(&audit, 2 * QUEUES, &mut child);
-    signal(&child, "-TERM");
-    let status = child.wait().unwrap();
-    let stderr = stderr.join().unwrap();
+    wait_for_lines(&audit, 2 * QUEUES, &mut run.child);
+    // Before the stop: nothing dropped so far (the drop counter, by
+    // callback), and how many cycles had finished.
+    let metrics = support::http::get(run.status_api, "/metrics");
+    let families = parse_openmetrics(&metrics).unwrap_or_else(|e| panic!("{e}\n{metrics}"));
+    let delivered = &families
+        .get("queuewatch_event_deliveries")
+        .unwrap_or_else(|| panic!("no deliveries counted:\n{metrics}"))
+        .samples;
+    for callback in ["jsonl:", "stdout"] {
+        assert!(
+            delivered
+                .iter()
+                .any(|s| s.labels["callback"].starts_with(callback) && s.value > 0.0),
+            "{callback} deliveries are counted: {delivered:?}"
+        );
+    }
+    // A family without series is left out: no drops at all.
+    let dropped = families
+        .get("queuewatch_event_drops")
+        .map_or(0.0, |f| f.total("queuewatch_event_drops_total"));
+    assert_eq!(dropped, 0.0, "events dropped before the stop");
+    let finished = families
+        .get("queuewatch_polls")
+        .map_or(0.0, |f| f.total("queuewatch_polls_total"));
+    assert!(
+        finished >= (2 * QUEUES) as f64,
+        "{finished} cycles finished"
+    );
+
+    signal(&run.child, "-TERM");
+    let status = run.child.wait().unwrap();
+    let stderr = run.stderr.text();
     assert_eq!(status.code(), Some(0), "clean stop: {stderr}");
 
     let text = std::fs::read_to_string(&audit).unwrap();
     assert!(text.ends_with('\n'), "the last line is whole");
     let audited = parse_lines(&text);
-    let printed = parse_lines(&stdout.join().unwrap());
+    let printed = parse_lines(&run.stdout.text());
     let audited_ids: HashSet<&str> = audited.iter().map(Event::id).collect();
     let printed_ids: HashSet<&str> = printed.iter().map(Event::id).collect();
     assert_eq!(audited_ids.len(), audited.len(), "no line twice");
@@ -115,19 +149,27 @@ fn sigterm_during_heavy_polling_loses_no_event() {
         per_queue.values().max().unwrap(),
     );
     assert!(most - least <= 2, "queues polled evenly: {least}..{most}");
-    assert!(!stderr.contains("dropped"), "no drops: {stderr}");
+    assert!(
+        audited.len() as f64 >= finished,
+        "{} audited, but {finished} cycles had finished before the stop",
+        audited.len()
+    );
+    // Drops during the stop are past the last scrape: the outbox logs them
+    // ("dropped" while running, "lost" as a callback stops).
+    assert!(
+        !stderr.contains("dropped") && !stderr.contains("lost"),
+        "no drops: {stderr}"
+    );
 }
 
 #[test]
 fn kill_9_cuts_at_most_the_last_line() {
-    let dir = temp_dir("kill");
+    let dir = TempDir::new("audit-kill");
     let audit = dir.join("audit.jsonl");
-    let mut child = spawn(&dir);
-    let _stdout = drain(child.stdout.take().unwrap());
-    let _stderr = drain(child.stderr.take().unwrap());
-    wait_for_lines(&audit, QUEUES, &mut child);
-    signal(&child, "-KILL");
-    child.wait().unwrap();
+    let mut run = spawn(&dir);
+    wait_for_lines(&audit, QUEUES, &mut run.child);
+    signal(&run.child, "-KILL");
+    run.child.wait().unwrap();
 
     let text = std::fs::read_to_string(&audit).unwrap();
     let mut lines: Vec<&str> = text.split('\n').collect();

@@ -10,8 +10,10 @@
 //! fetches and events arrived, and `--virtual-time-budget` never expires
 //! while the page's event stream is open.
 
+mod support;
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -23,6 +25,8 @@ use serde_json::{json, Value};
 use queuewatch::config::Settings;
 use queuewatch::simulator::{Fault, FaultRule};
 use queuewatch::QueueWatch;
+use support::wait::poll_blocking;
+use support::TempDir;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const QUEUES: [(&str, &str); 5] = [
@@ -49,29 +53,6 @@ fn chromium() -> Option<PathBuf> {
     }
     eprintln!("SKIPPED status page browser test: {CHROMIUM} not found (apt-get install chromium)");
     None
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().unwrap().port()
-}
-
-/// A fresh, empty directory that is removed again on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        let path =
-            std::env::temp_dir().join(format!("queuewatch-{label}-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Headless chromium with a DevTools session on one page.
@@ -204,17 +185,16 @@ impl Browser {
 
     /// Polls `snapshot()` until `done` holds for it; panics with the last one after `PAGE_WAIT`.
     fn wait_for(&mut self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + PAGE_WAIT;
-        loop {
+        let mut last = Value::Null;
+        poll_blocking(PAGE_WAIT, || {
             let state = self.eval(SNAPSHOT);
             if done(&state) {
-                return state;
+                return Some(state);
             }
-            if Instant::now() > deadline {
-                panic!("page: {what} not within {PAGE_WAIT:?}; last state:\n{state:#}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+            last = state;
+            None
+        })
+        .unwrap_or_else(|| panic!("page: {what} not within {PAGE_WAIT:?}; last state:\n{last:#}"))
     }
 
     fn screenshot(&mut self, path: &Path) {
@@ -233,12 +213,12 @@ impl Drop for Browser {
         let mut bytes = serde_json::to_vec(&json!({"id": 0, "method": "Browser.close"})).unwrap();
         bytes.push(0);
         let _ = self.to_browser.write_all(&bytes);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let child = &mut self.child;
+        let exited = poll_blocking(Duration::from_secs(10), || {
+            matches!(child.try_wait(), Ok(Some(_))).then_some(())
+        });
+        if exited.is_some() {
+            return;
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -318,12 +298,12 @@ async fn status_page_shows_every_queue_and_updates_live() {
     let Some(chromium) = chromium() else { return };
     let screenshot = std::env::var("QUEUEWATCH_SCREENSHOT").is_ok_and(|v| v == "1");
 
-    let port = free_port();
     let mut settings = Settings::for_queues(QUEUES.iter().map(|(id, _)| *id));
     for (queue, (_, name)) in settings.queues.iter_mut().zip(QUEUES) {
         queue.name = Some(name.into());
     }
-    settings.http.bind = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+    // Port 0: the system picks one; the handle tells which.
+    settings.http.bind = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     settings.poll.interval = Duration::from_secs(5);
     settings.poll.max_retries = 0;
     settings.callbacks = vec![];
@@ -336,7 +316,10 @@ async fn status_page_shows_every_queue_and_updates_live() {
         .expect("in-process simulator")
         .faults()
         .clone();
-    let url = format!("http://127.0.0.1:{port}/");
+    let url = format!(
+        "http://{}/",
+        handle.http_addr().expect("the status API listens")
+    );
 
     // The browser blocks; the instance must keep running on this thread.
     let driven = actix_rt::task::spawn_blocking(move || {

@@ -7,16 +7,18 @@
 //! Durations: `QUEUEWATCH_CHAOS_SECS` (default 20) and `QUEUEWATCH_SOAK_SECS`
 //! (default 30) lengthen the runs.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use queuewatch::error::ErrorKind;
 use queuewatch::simulator::{Fault, FaultRule, FaultSet, Simulator, STATUS_DROPPED};
 use queuewatch::{Event, ExponentialBackoff, Handle, QueueWatch, RestartPolicy, Settings};
-use tokio::sync::watch;
+use support::events::Collector;
 
 const INTERVAL: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
@@ -46,60 +48,6 @@ fn settings(queues: &[String]) -> Settings {
     settings
 }
 
-/// Every event of an instance with when it arrived, collected in the background.
-#[derive(Clone)]
-struct Collector {
-    events: Arc<Mutex<Vec<(Instant, Event)>>>,
-    count: watch::Receiver<usize>,
-}
-
-impl Collector {
-    fn start(handle: &Handle) -> Collector {
-        let mut stream = handle.event_stream();
-        let events: Arc<Mutex<Vec<(Instant, Event)>>> = Arc::default();
-        let (tx, count) = watch::channel(0);
-        let sink = events.clone();
-        actix_rt::spawn(async move {
-            loop {
-                match stream.recv().await {
-                    Ok(json) => {
-                        let event: Event = serde_json::from_str(&json).expect("event JSON");
-                        let mut events = sink.lock().unwrap();
-                        events.push((Instant::now(), event));
-                        tx.send_replace(events.len());
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        panic!("the collector lagged by {n} events")
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
-        Collector { events, count }
-    }
-
-    fn snapshot(&self) -> Vec<(Instant, Event)> {
-        self.events.lock().unwrap().clone()
-    }
-
-    /// Waits (at most `within`) until `pred` holds for the events so far.
-    async fn until(&self, within: Duration, pred: impl Fn(&[(Instant, Event)]) -> bool) -> bool {
-        let mut count = self.count.clone();
-        tokio::time::timeout(within, async {
-            loop {
-                if pred(&self.snapshot()) {
-                    return;
-                }
-                if count.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        })
-        .await
-        .is_ok()
-    }
-}
-
 /// A queue, the faults aimed at it, and the error kinds its failures may have.
 struct Role {
     id: String,
@@ -111,7 +59,7 @@ struct Role {
 fn roles() -> Vec<Role> {
     use ErrorKind::*;
     let role = |i: usize, name, rule, kinds| Role {
-        id: format!("{i:08x}-c4a0-4000-8000-000000000000"),
+        id: support::queue_id(0xc4a0_0000, i),
         name,
         rule,
         kinds,
@@ -259,7 +207,9 @@ async fn chaos(run: &Run, roles: &[Role], duration: Duration, token_faults: bool
         }
         run.sim.faults().set(FaultSet { rules });
         round += 1;
-        // The fault schedule's own clock (nothing to wait for here).
+        // Not a synchronisation: the fault schedule's own clock. Each round
+        // of faults stands for 2.5 s of real time (half an interval, so
+        // rounds change within cycles); nothing is awaited here.
         tokio::time::sleep(Duration::from_millis(2_500)).await;
     }
     run.sim.faults().clear();
@@ -424,34 +374,24 @@ fn attempts_of(event: &Event) -> u64 {
     }
 }
 
-#[actix_rt::test]
-async fn api_faults_mixed_then_cleared() {
+/// A whole run: chaos (with token faults or without), recovery, the checks.
+async fn chaos_run(token_faults: bool) {
     let roles = roles();
     let run = start(&roles).await;
-    let cleared = chaos(
-        &run,
-        &roles,
-        secs_from_env("QUEUEWATCH_CHAOS_SECS", 20),
-        false,
-    )
-    .await;
+    let duration = secs_from_env("QUEUEWATCH_CHAOS_SECS", 20);
+    let cleared = chaos(&run, &roles, duration, token_faults).await;
     every_queue_recovers(&run, &roles, cleared).await;
-    finish_and_check(run, &roles, cleared, false).await;
+    finish_and_check(run, &roles, cleared, token_faults).await;
+}
+
+#[actix_rt::test]
+async fn api_faults_mixed_then_cleared() {
+    chaos_run(false).await;
 }
 
 #[actix_rt::test]
 async fn api_and_token_faults_mixed_then_cleared() {
-    let roles = roles();
-    let run = start(&roles).await;
-    let cleared = chaos(
-        &run,
-        &roles,
-        secs_from_env("QUEUEWATCH_CHAOS_SECS", 20),
-        true,
-    )
-    .await;
-    every_queue_recovers(&run, &roles, cleared).await;
-    finish_and_check(run, &roles, cleared, true).await;
+    chaos_run(true).await;
 }
 
 /// A callback that panics at every `every`-th event it handles.
@@ -475,9 +415,7 @@ impl Handler<Event> for Fragile {
 }
 
 fn soak_queues(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("{i:08x}-50a4-4000-8000-000000000000"))
-        .collect()
+    support::queue_ids(0x50a4_0000, n)
 }
 
 #[actix_rt::test]

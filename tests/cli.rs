@@ -1,19 +1,20 @@
 //! The binary as an operator runs it: exit codes, `check`, `simulate`
 //! answering hand-written HTTP, and a clean SIGTERM stop of `run`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_queuewatch");
+use support::bin::{signal, status_api_addr, Lines, BIN};
+use support::http::raw as raw_http;
+use support::wait::eventually_blocking;
+use support::TempDir;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("queuewatch-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new(&format!("cli-{name}"))
 }
 
 fn queuewatch(args: &[&str], dir: &Path) -> Output {
@@ -31,7 +32,7 @@ fn check_accepts_the_shipped_settings() {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("settings.yaml");
     let out = queuewatch(
         &["check", "--config", shipped.to_str().unwrap()],
-        &temp_dir("check"),
+        temp_dir("check").path(),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -56,7 +57,7 @@ fn bad_settings_exit_2_naming_every_key() {
     )
     .unwrap();
     for command in ["check", "run"] {
-        let out = queuewatch(&[command, "--config", file.to_str().unwrap()], &dir);
+        let out = queuewatch(&[command, "--config", file.to_str().unwrap()], dir.path());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
         for key in [
@@ -69,9 +70,9 @@ fn bad_settings_exit_2_naming_every_key() {
         }
         assert!(!stderr.contains("panicked"));
     }
-    let out = queuewatch(&["check", "--config", "missing.yaml"], &dir);
+    let out = queuewatch(&["check", "--config", "missing.yaml"], dir.path());
     assert_eq!(out.status.code(), Some(2));
-    let out = queuewatch(&["frobnicate"], &dir);
+    let out = queuewatch(&["frobnicate"], dir.path());
     assert_eq!(out.status.code(), Some(2), "bad usage");
 }
 
@@ -84,7 +85,7 @@ fn missing_credentials_exit_2_naming_the_key() {
         "genesys:\n  environment: mypurecloud.ie\nqueues:\n  - id: 0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10\nhttp:\n  bind: null\n",
     )
     .unwrap();
-    let out = queuewatch(&["run", "--config", file.to_str().unwrap()], &dir);
+    let out = queuewatch(&["run", "--config", file.to_str().unwrap()], dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -93,46 +94,25 @@ fn missing_credentials_exit_2_naming_the_key() {
     );
 }
 
-/// Starts `queuewatch simulate` on a free port and returns it with its address.
-fn simulate(extra: &[&str]) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
+/// Starts `queuewatch simulate` on a port the system picks and returns it
+/// with its address (its first stdout line says where it listens).
+fn simulate(extra: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(BIN)
-        .args(["simulate", "--bind", &bind])
+        .args(["simulate", "--bind", "127.0.0.1:0"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The first stdout line says it listens.
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("simulator"), "{line}");
-    (child, bind)
-}
-
-/// One HTTP/1.1 request written by hand; returns (status, body).
-fn raw_http(addr: &str, request: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (status, body)
+    let mut stdout = Lines::read(child.stdout.take().unwrap());
+    let addr = stdout.wait_for("the simulator listens", Duration::from_secs(30), |line| {
+        line.strip_prefix("Genesys simulator on http://")?
+            .split(' ')
+            .next()?
+            .parse()
+            .ok()
+    });
+    (child, addr)
 }
 
 #[test]
@@ -143,7 +123,7 @@ fn simulate_answers_hand_written_requests() {
     let basic = "c2ltdWxhdGVkLWNsaWVudDpzaW11bGF0ZWQtc2VjcmV0";
     let form = "grant_type=client_credentials";
     let (status, body) = raw_http(
-        &addr,
+        addr,
         &format!(
             "POST /oauth/token HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
             form.len()
@@ -153,7 +133,7 @@ fn simulate_answers_hand_written_requests() {
     let token: serde_json::Value = serde_json::from_str(&body).unwrap();
     let access = token["access_token"].as_str().unwrap();
     let (status, body) = raw_http(
-        &addr,
+        addr,
         &format!(
             "GET /api/v2/guest/messaging/queues/{queue}/position HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {access}\r\nConnection: close\r\n\r\n"
         ),
@@ -203,8 +183,8 @@ fn sigterm_stops_cleanly_with_a_complete_audit() {
     let audit = dir.join("audit.jsonl");
     let file = dir.join("s.yaml");
     let mut yaml = String::from("poll:\n  interval: 5s\ncallbacks:\n  - kind: jsonl\n    path: audit.jsonl\nhttp:\n  bind: null\nqueues:\n");
-    for i in 0..20 {
-        yaml.push_str(&format!("  - id: {i:08x}-0000-4000-8000-000000000000\n"));
+    for id in support::queue_ids(0, 20) {
+        yaml.push_str(&format!("  - id: {id}\n"));
     }
     std::fs::write(&file, yaml).unwrap();
     let mut child = Command::new(BIN)
@@ -215,16 +195,10 @@ fn sigterm_stops_cleanly_with_a_complete_audit() {
         .spawn()
         .unwrap();
     // Wait until every queue has been polled once (the file is the signal).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(&audit).map_or(0, |t| t.lines().count()) < 20 {
-        assert!(Instant::now() < deadline, "no audit lines");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    eventually_blocking("20 audit lines", Duration::from_secs(30), || {
+        std::fs::read_to_string(&audit).map_or(0, |t| t.lines().count()) >= 20
+    });
+    signal(&child, "-TERM");
     assert_eq!(child.wait().unwrap().code(), Some(0), "clean stop");
     let text = std::fs::read_to_string(&audit).unwrap();
     assert!(text.ends_with('\n'), "the last line is complete");
@@ -250,20 +224,13 @@ fn finishes_within(args: &[&str], dir: &Path, limit: Duration) -> Option<(Option
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        let _ = tx.send(text);
-    });
-    match rx.recv_timeout(limit) {
-        Ok(text) => Some((child.wait().unwrap().code(), text)),
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            None
-        }
+    let mut stderr = Lines::read(child.stderr.take().unwrap());
+    if stderr.closed_within(limit) {
+        Some((child.wait().unwrap().code(), stderr.text()))
+    } else {
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 }
 
@@ -313,19 +280,11 @@ fn simulate_generate_is_bounded() {
 #[cfg(unix)]
 #[test]
 fn malformed_client_requests_are_not_logged_as_errors() {
-    use std::sync::mpsc;
     let dir = temp_dir("malformed");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let file = dir.join("s.yaml");
     std::fs::write(
         &file,
-        format!(
-            "callbacks: []\nhttp:\n  bind: 127.0.0.1:{port}\nqueues:\n  - id: 0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10\n"
-        ),
+        "callbacks: []\nhttp:\n  bind: 127.0.0.1:0\nqueues:\n  - id: 0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10\n",
     )
     .unwrap();
     let mut child = Command::new(BIN)
@@ -336,46 +295,28 @@ fn malformed_client_requests_are_not_logged_as_errors() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, lines) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    // The status API says when it listens.
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the status API starts");
-        let up = line.contains("status API on");
-        log.push(line);
-        if up {
-            break;
-        }
-    }
-    let addr = format!("127.0.0.1:{port}");
+    let mut stderr = Lines::read(child.stderr.take().unwrap());
+    // The status API says when it listens, and where.
+    let addr = stderr.wait_for(
+        "the status API starts",
+        Duration::from_secs(30),
+        status_api_addr,
+    );
     for garbage in [
         "GARBAGE\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: localhost\r\nBad Header\r\n\r\n",
     ] {
-        let (status, _) = raw_http(&addr, garbage);
+        let (status, _) = raw_http(addr, garbage);
         assert_eq!(status, 400, "{garbage:?}");
     }
     let (status, _) = raw_http(
-        &addr,
+        addr,
         "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(status, 200, "still serving");
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    signal(&child, "-TERM");
     assert_eq!(child.wait().unwrap().code(), Some(0));
-    reader.join().unwrap();
-    log.extend(lines.try_iter());
+    let log = stderr.all();
     let reports: Vec<&String> = log.iter().filter(|l| l.contains("stream error")).collect();
     assert!(
         !reports.is_empty(),
@@ -399,7 +340,7 @@ fn at_most_fifty_problems_are_printed() {
         yaml.push_str(&format!("  - id: bad-{i}\n"));
     }
     std::fs::write(&file, yaml).unwrap();
-    let out = queuewatch(&["check", "--config", file.to_str().unwrap()], &dir);
+    let out = queuewatch(&["check", "--config", file.to_str().unwrap()], dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("70 problem(s)"), "{stderr}");

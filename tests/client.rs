@@ -1,27 +1,28 @@
 //! The Genesys client against the built-in simulator over loopback HTTP:
 //! every source's happy path and every failure mapped to its error kind.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use queuewatch::error::ErrorKind;
 use queuewatch::genesys::{tls, ClientOptions, Credentials, GenesysClient, TokenError};
 use queuewatch::secret::Secret;
-use queuewatch::simulator::{self, Fault, FaultRule, Simulator, SimulatorConfig};
+use queuewatch::simulator::{Fault, FaultRule, SimulatorConfig};
+use support::sim::RunningSim;
 
 const Q1: &str = "0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10";
 const Q2: &str = "1c7d4c8f-5a2e-4d68-8b9f-4a2a3e8d0b21";
 const UNKNOWN: &str = "99999999-9999-4999-8999-999999999999";
 
-async fn setup(timeout: Duration) -> (Simulator, GenesysClient, Credentials) {
+async fn setup(timeout: Duration) -> (RunningSim, GenesysClient, Credentials) {
     let config = SimulatorConfig::with_queues([Q1, Q2]);
     let credentials = Credentials {
         client_id: Secret::new(config.client_id.clone()),
         client_secret: Secret::new(config.client_secret.clone()),
     };
-    let sim = simulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = support::sim::start(config).await;
     let options = Arc::new(ClientOptions {
         api_base: sim.base_url(),
         login_base: sim.base_url(),
@@ -63,12 +64,11 @@ async fn token_then_each_source() {
         assert_eq!(map[q].position, None);
     }
     assert_eq!(sim.stats().token_requests, 1);
-    sim.stop().await;
 }
 
 #[actix_rt::test]
 async fn wrong_credentials_are_rejected_not_retried() {
-    let (sim, client, mut creds) = setup(Duration::from_secs(5)).await;
+    let (_sim, client, mut creds) = setup(Duration::from_secs(5)).await;
     creds.client_secret = Secret::new("wrong");
     match client.fetch_token(&creds).await {
         Err(TokenError::Rejected(detail)) => {
@@ -80,7 +80,6 @@ async fn wrong_credentials_are_rejected_not_retried() {
         }
         other => panic!("expected Rejected, got {other:?}"),
     }
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -99,7 +98,6 @@ async fn token_endpoint_outage_is_transient() {
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert!(client.fetch_token(&creds).await.is_ok());
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -159,7 +157,6 @@ async fn failures_map_to_their_kinds() {
     sim.revoke_tokens();
     let error = client.queue_position(&token, Q1).await.result.unwrap_err();
     assert_eq!(error.kind, ErrorKind::Unauthorized);
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -170,9 +167,7 @@ async fn real_rate_limit_gives_retry_after() {
         client_id: Secret::new(config.client_id.clone()),
         client_secret: Secret::new(config.client_secret.clone()),
     };
-    let sim = simulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = support::sim::start(config).await;
     let client = GenesysClient::new(Arc::new(ClientOptions {
         api_base: sim.base_url(),
         login_base: sim.base_url(),
@@ -192,7 +187,6 @@ async fn real_rate_limit_gives_retry_after() {
         "{after:?}"
     );
     assert_eq!(outcome.rate.allowed, Some(3));
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -240,7 +234,6 @@ async fn redirects_are_invalid_final_and_not_followed() {
     assert!(!error.is_transient());
     // Without a fault the same request works.
     client.queue_position(&token, Q1).await.result.unwrap();
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -289,7 +282,6 @@ async fn non_json_bodies_are_invalid() {
     assert_eq!(error.kind, ErrorKind::InvalidResponse);
     let error = client.observations(&token, &[Q1]).await.result.unwrap_err();
     assert_eq!(error.kind, ErrorKind::InvalidResponse);
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -347,5 +339,4 @@ async fn absurd_values_are_invalid() {
     ));
     let error = client.observations(&token, &[Q1]).await.result.unwrap_err();
     assert_eq!(error.kind, ErrorKind::InvalidResponse);
-    sim.stop().await;
 }

@@ -1,6 +1,8 @@
 //! The settings module through its public API: loading, defaults, every
 //! validation rule with its key path, parse errors, round trip, budget math.
 
+mod support;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -416,8 +418,7 @@ fn odd_inputs_are_errors_not_panics() {
 
 #[test]
 fn load_reports_io_and_encoding_problems() {
-    let dir = std::env::temp_dir().join(format!("queuewatch-config-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("io");
     let missing = dir.join("missing.yaml");
     match Settings::load(&missing) {
         Err(ConfigError::Io { path, .. }) => assert_eq!(path, missing),
@@ -436,7 +437,6 @@ fn load_reports_io_and_encoding_problems() {
         }
         other => panic!("{other:?}"),
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -452,12 +452,9 @@ fn a_hundred_thousand_queues_parse() {
     assert_eq!(s.budget().requests_per_minute, 6000.0);
 }
 
-/// A fresh directory for one test's files.
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("queuewatch-config-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory for one test's files (removed when the test ends).
+fn scratch(name: &str) -> support::TempDir {
+    support::TempDir::new(&format!("config-{name}"))
 }
 
 /// `Settings::load` on another thread, so a blocking open cannot hang the
@@ -507,7 +504,6 @@ fn only_regular_files_are_settings() {
     let link = dir.join("link.yaml");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     assert_eq!(load_promptly(&link).unwrap().queues.len(), 3);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -533,7 +529,6 @@ fn settings_files_are_at_most_16_mib() {
         }
         other => panic!("{other:?}"),
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -618,7 +613,6 @@ fn two_jsonl_callbacks_on_one_file_are_an_error() {
             "callbacks[1].path"
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

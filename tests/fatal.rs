@@ -2,21 +2,16 @@
 //! wrong client secret exits 1, and before it does every queue emits one
 //! `auth_failed` event, delivered to the audit file, stdout and a webhook.
 
+mod support;
+
 use std::collections::HashMap;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
 use queuewatch::simulator::{self, SimulatorConfig};
+use support::bin::BIN;
+use support::webhook::Receiver;
 
-const BIN: &str = env!("CARGO_BIN_EXE_queuewatch");
 const WRONG_SECRET: &str = "not-the-secret-0451";
-
-fn queue_ids(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("{i:08x}-1111-4000-8000-{i:012x}"))
-        .collect()
-}
 
 /// Counts the `auth_failed` events per queue in JSON lines, and checks
 /// that nothing else came and no secret leaked into them.
@@ -38,43 +33,17 @@ fn auth_failed_per_queue<'a>(lines: impl Iterator<Item = &'a str>) -> HashMap<St
 
 #[actix_rt::test]
 async fn rejected_credentials_end_with_one_auth_failed_event_per_queue_everywhere() {
-    let queues = queue_ids(3);
-    let sim = simulator::start(
-        SimulatorConfig::with_queues(queues.clone()),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let queues = support::queue_ids(0x1111_0000, 3);
+    let sim = support::sim::start(SimulatorConfig::with_queues(queues.clone())).await;
     // A webhook receiver keeping every body it gets.
-    let hooks: Arc<Mutex<Vec<String>>> = Arc::default();
-    let receiver = {
-        let hooks = hooks.clone();
-        HttpServer::new(move || {
-            let hooks = hooks.clone();
-            App::new().route(
-                "/hook",
-                web::post().to(move |body: String| {
-                    hooks.lock().unwrap().push(body);
-                    async { HttpResponse::Ok().finish() }
-                }),
-            )
-        })
-        .workers(1)
-        .bind("127.0.0.1:0")
-        .unwrap()
-    };
-    let hook_addr = receiver.addrs()[0];
-    let receiver = receiver.run();
-    let stop_receiver = receiver.handle();
-    actix_rt::spawn(receiver);
+    let receiver = Receiver::answering(200);
+    let hook = receiver.url("/hook");
 
-    let dir = std::env::temp_dir().join(format!("queuewatch-fatal-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::TempDir::new("fatal");
     let mut yaml = format!(
         "genesys:\n  environment: mypurecloud.com\n  api_url: {base}\n  login_url: {base}\n\
          poll:\n  interval: 5s\n\
-         callbacks:\n  - kind: jsonl\n    path: audit.jsonl\n  - kind: stdout\n  - kind: webhook\n    url: http://{hook_addr}/hook\n\
+         callbacks:\n  - kind: jsonl\n    path: audit.jsonl\n  - kind: stdout\n  - kind: webhook\n    url: {hook}\n\
          http:\n  bind: null\nqueues:\n",
         base = sim.base_url()
     );
@@ -83,19 +52,14 @@ async fn rejected_credentials_end_with_one_auth_failed_event_per_queue_everywher
     }
     std::fs::write(dir.join("settings.yaml"), yaml).unwrap();
 
-    let run_dir = dir.clone();
-    let out = actix_rt::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .args(["run", "--config", "settings.yaml", "--for", "60s"])
-            .current_dir(&run_dir)
-            .env("GENESYS_CLIENT_ID", simulator::DEFAULT_CLIENT_ID)
-            .env("GENESYS_CLIENT_SECRET", WRONG_SECRET)
-            .env("RUST_LOG", "debug")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .args(["run", "--config", "settings.yaml", "--for", "60s"])
+        .current_dir(&dir)
+        .env("GENESYS_CLIENT_ID", simulator::DEFAULT_CLIENT_ID)
+        .env("GENESYS_CLIENT_SECRET", WRONG_SECRET)
+        .env("RUST_LOG", "debug");
+    let out = support::bin::output(command).await;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -116,13 +80,16 @@ async fn rejected_credentials_end_with_one_auth_failed_event_per_queue_everywher
         every_queue_once,
         "stdout"
     );
-    let bodies = hooks.lock().unwrap().clone();
+    let bodies: Vec<String> = receiver
+        .hits()
+        .into_iter()
+        .filter(|hit| hit.path == "/hook")
+        .map(|hit| String::from_utf8(hit.body).expect("a UTF-8 body"))
+        .collect();
     assert_eq!(
         auth_failed_per_queue(bodies.iter().map(String::as_str)),
         every_queue_once,
         "webhook"
     );
-    stop_receiver.stop(true).await;
-    sim.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    receiver.stop(true).await;
 }

@@ -1,6 +1,8 @@
 //! The library API as an integrator uses it: both examples' logic against
 //! the simulator, queues added and removed at run time, reloads.
 
+mod support;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -24,17 +26,7 @@ async fn next_event(
     events: &mut broadcast::Receiver<std::sync::Arc<str>>,
     pred: impl Fn(&Event) -> bool,
 ) -> Event {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let json = events.recv().await.expect("event stream open");
-            let event: Event = serde_json::from_str(&json).unwrap();
-            if pred(&event) {
-                return event;
-            }
-        }
-    })
-    .await
-    .expect("a matching event within 30 s")
+    support::events::next(events, "matching", WAIT, pred).await
 }
 
 #[actix_rt::test]
@@ -174,8 +166,7 @@ async fn queues_are_added_and_removed_at_run_time() {
 
 #[actix_rt::test]
 async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
-    let dir = std::env::temp_dir().join(format!("queuewatch-reload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::TempDir::new("reload");
     let handle = QueueWatch::new(two_queues()).start().await.unwrap();
     let mut events = handle.event_stream();
     next_event(&mut events, |e| e.queue_id() == B).await;

@@ -2,27 +2,24 @@
 //! in the stream with their ids, the duplicate window drops re-sends, and a
 //! NATS crash mid-run loses no acknowledged event and drops nothing silently.
 
-mod nats_support;
+mod support;
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use nats_support::{binary_or_skip, read_stream, stream_len, wait_until, NatsServer, TempDir};
 use queuewatch::config::{CallbackSettings, Settings};
-use queuewatch::{Handle, QueueWatch};
+use queuewatch::{Event, Handle, QueueWatch};
+use support::events::Collector;
+use support::nats::{binary_or_skip, read_stream, stream_len, NatsServer};
+use support::wait::eventually;
+use support::TempDir;
 
 const SUBJECT: &str = "qwtest.events";
 const STREAM: &str = "QWTEST";
 const NAME: &str = "nats:qwtest.events";
 
-fn queue_ids(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("7a1c0000-0000-4000-8000-{i:012x}"))
-        .collect()
-}
-
 fn settings(url: &str, queues: usize) -> Settings {
-    let mut settings = Settings::for_queues(queue_ids(queues));
+    let mut settings = Settings::for_queues(support::queue_ids(0x7a1c_0000, queues));
     settings.poll.interval = Duration::from_secs(5);
     settings.http.bind = None;
     settings.callbacks = vec![CallbackSettings::Nats {
@@ -33,68 +30,83 @@ fn settings(url: &str, queues: usize) -> Settings {
     settings
 }
 
-type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
-
-/// How many events were seen, and of how many queues.
-fn counts(seen: &Seen) -> (usize, usize) {
-    let seen = seen.lock().unwrap();
-    let queues: HashSet<&String> = seen.iter().map(|(_, queue)| queue).collect();
-    (seen.len(), queues.len())
+/// A NATS server of the test's own and an instance of `queues` queues
+/// publishing to it, every event collected.
+struct Rig {
+    handle: Handle,
+    seen: Collector,
+    server: NatsServer,
+    store: TempDir,
 }
 
-/// Waits until `seen` holds an event of each of `queues` queues.
-async fn wait_for_every_queue(seen: &Seen, queues: usize) {
-    wait_until(
+/// The rig; `None` (after a notice) without a nats-server.
+async fn start(test: &str, queues: usize) -> Option<Rig> {
+    let binary = binary_or_skip(test)?;
+    let store = TempDir::new("nats-sink");
+    let server = NatsServer::start(&binary, &store.0);
+    let handle = QueueWatch::new(settings(&server.url(), queues))
+        .start()
+        .await
+        .expect("starts");
+    let seen = Collector::start(&handle);
+    Some(Rig {
+        handle,
+        seen,
+        server,
+        store,
+    })
+}
+
+/// Of how many queues `events` are.
+fn queues_seen(events: &[(Instant, Event)]) -> usize {
+    let queues: HashSet<&str> = events.iter().map(|(_, e)| e.queue_id()).collect();
+    queues.len()
+}
+
+/// Waits until the collector holds an event of each of `queues` queues.
+async fn wait_for_every_queue(seen: &Collector, queues: usize) {
+    seen.wait(
         &format!("an event of each of {queues} queue(s)"),
         Duration::from_secs(20),
-        async || counts(seen).1 >= queues,
+        |events| queues_seen(events) >= queues,
     )
     .await;
 }
 
 /// After shutdown: waits until the collector has every event the callback got.
-async fn wait_for_collector(seen: &Seen, handle: &Handle) {
-    wait_until(
+async fn wait_for_collector(seen: &Collector, handle: &Handle) {
+    eventually(
         "the collector saw every event delivered",
         Duration::from_secs(5),
-        async || counts(seen).0 as u64 >= handle.telemetry().deliveries_for(NAME),
+        async || seen.len() as u64 >= handle.telemetry().deliveries_for(NAME),
     )
     .await;
 }
 
-/// Every event id seen by `handle`, collected in the background.
-fn collect_ids(handle: &Handle) -> Seen {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut events = handle.event_stream();
-    let sink = seen.clone();
-    actix_rt::spawn(async move {
-        while let Ok(json) = events.recv().await {
-            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-            sink.lock().unwrap().push((
-                v["id"].as_str().unwrap().to_owned(),
-                v["queue_id"].as_str().unwrap().to_owned(),
-            ));
-        }
-    });
-    seen
+/// The (id, queue id) of every event seen.
+fn ids(seen: &Collector) -> Vec<(String, String)> {
+    seen.snapshot()
+        .iter()
+        .map(|(_, e)| (e.id().to_owned(), e.queue_id().to_owned()))
+        .collect()
 }
 
 #[actix_rt::test]
 async fn events_land_in_the_stream_with_their_ids() {
-    let Some(binary) = binary_or_skip("events_land_in_the_stream_with_their_ids") else {
+    // (`store` first: bindings drop last to first, the server before its store.)
+    let Some(Rig {
+        store: _store,
+        server,
+        handle,
+        seen,
+    }) = start("events_land_in_the_stream_with_their_ids", 10).await
+    else {
         return;
     };
-    let store = TempDir::new("nats-sink");
-    let server = NatsServer::start(&binary, &store.0);
-    let handle = QueueWatch::new(settings(&server.url(), 10))
-        .start()
-        .await
-        .expect("starts");
-    let seen = collect_ids(&handle);
     wait_for_every_queue(&seen, 10).await;
     handle.shutdown().await;
     wait_for_collector(&seen, &handle).await;
-    let seen = seen.lock().unwrap().clone();
+    let seen = ids(&seen);
     assert!(seen.len() >= 10, "a cycle of every queue: {}", seen.len());
 
     let stored = read_stream(&server.url(), STREAM).await;
@@ -114,16 +126,15 @@ async fn events_land_in_the_stream_with_their_ids() {
 
 #[actix_rt::test]
 async fn a_resent_event_is_dropped_by_the_duplicate_window() {
-    let Some(binary) = binary_or_skip("a_resent_event_is_dropped_by_the_duplicate_window") else {
+    let Some(Rig {
+        store: _store,
+        server,
+        handle,
+        seen,
+    }) = start("a_resent_event_is_dropped_by_the_duplicate_window", 3).await
+    else {
         return;
     };
-    let store = TempDir::new("nats-dup");
-    let server = NatsServer::start(&binary, &store.0);
-    let handle = QueueWatch::new(settings(&server.url(), 3))
-        .start()
-        .await
-        .expect("starts");
-    let seen = collect_ids(&handle);
     wait_for_every_queue(&seen, 3).await;
     handle.shutdown().await;
     let stored = read_stream(&server.url(), STREAM).await;
@@ -154,19 +165,18 @@ async fn a_resent_event_is_dropped_by_the_duplicate_window() {
 #[actix_rt::test]
 async fn a_nats_crash_loses_no_acknowledged_event_and_drops_nothing_silently() {
     let test = "a_nats_crash_loses_no_acknowledged_event_and_drops_nothing_silently";
-    let Some(binary) = binary_or_skip(test) else {
+    let Some(Rig {
+        store: _store,
+        mut server,
+        handle,
+        seen,
+    }) = start(test, 20).await
+    else {
         return;
     };
-    let store = TempDir::new("nats-crash");
-    let mut server = NatsServer::start(&binary, &store.0);
-    let handle = QueueWatch::new(settings(&server.url(), 20))
-        .start()
-        .await
-        .expect("starts");
-    let seen = collect_ids(&handle);
     let url = server.url();
     wait_for_every_queue(&seen, 20).await;
-    wait_until(
+    eventually(
         "15 events stored before the crash",
         Duration::from_secs(10),
         async || stream_len(&url, STREAM).await.unwrap_or(0) >= 15,
@@ -185,18 +195,19 @@ async fn a_nats_crash_loses_no_acknowledged_event_and_drops_nothing_silently() {
     );
 
     server.kill();
-    let before_outage = counts(&seen).0;
+    let before_outage = seen.len();
     // 20 queues every 5 s: 12 events take 3 s; the bound leaves room.
-    let outage = wait_until(
-        "polling goes on during the outage: 12 events",
-        Duration::from_secs(8),
-        async || counts(&seen).0 - before_outage >= 12,
-    )
-    .await;
+    let outage = seen
+        .wait(
+            "polling goes on during the outage: 12 events",
+            Duration::from_secs(8),
+            |events| events.len() - before_outage >= 12,
+        )
+        .await;
     server.restart();
     // Everything seen so far (buffered during the outage) ends up stored.
-    let backlog = counts(&seen).0 as u64;
-    let drained = wait_until(
+    let backlog = seen.len() as u64;
+    let drained = eventually(
         "every event up to the restart is stored",
         Duration::from_secs(30),
         async || stream_len(&url, STREAM).await.unwrap_or(0) >= backlog,
@@ -204,7 +215,7 @@ async fn a_nats_crash_loses_no_acknowledged_event_and_drops_nothing_silently() {
     .await;
     handle.shutdown().await;
     wait_for_collector(&seen, &handle).await;
-    let seen = seen.lock().unwrap().clone();
+    let seen = ids(&seen);
 
     let stored = read_stream(&server.url(), STREAM).await;
     let stored_ids: HashSet<String> = stored.iter().filter_map(|m| m.msg_id.clone()).collect();

@@ -8,7 +8,7 @@
 //! that sends the `INFO` a given version would send and answers `PING` with
 //! `PONG`, which is all a client needs to connect.
 
-mod nats_support;
+mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -56,9 +56,7 @@ fn serve(stream: TcpStream, info: &str) {
 }
 
 fn queue_ids() -> Vec<String> {
-    (0..3)
-        .map(|i| format!("5e5e0000-0000-4000-8000-{i:012x}"))
-        .collect()
+    support::queue_ids(0x5e5e_0000, 3)
 }
 
 fn callback_settings(url: &str) -> Settings {
@@ -148,7 +146,7 @@ async fn a_version_that_cannot_be_read_fails_the_start() {
 #[actix_rt::test]
 async fn an_unreachable_nats_does_not_fail_the_start() {
     // Nobody listens there: queuewatch starts and keeps trying, as before.
-    let url = format!("nats://127.0.0.1:{}", nats_support::free_port());
+    let url = format!("nats://127.0.0.1:{}", support::free_port());
     for settings in [callback_settings(&url), cluster_settings(&url)] {
         let started = Instant::now();
         let handle = QueueWatch::new(settings)
@@ -179,7 +177,7 @@ async fn a_supported_server_starts() {
 
 #[test]
 fn the_binary_exits_1_naming_the_version() {
-    let dir = nats_support::TempDir::new("nats-version");
+    let dir = support::TempDir::new("nats-version");
     // The fake server's threads need no runtime: start it here.
     let url = fake_nats("2.9.10", true);
     let mut yaml = format!(
@@ -192,7 +190,7 @@ fn the_binary_exits_1_naming_the_version() {
     std::fs::write(&config, yaml).unwrap();
     let started = Instant::now();
     // `--for` bounds a run that would not stop by itself (the old behaviour).
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_queuewatch"))
+    let output = std::process::Command::new(support::bin::BIN)
         .args(["run", "--for", "20s", "--config"])
         .arg(&config)
         .env("RUST_LOG", "error")

@@ -2,21 +2,20 @@
 //! binary at `RUST_LOG=trace` against a simulator, with a signed webhook),
 //! and queue ids cannot smuggle anything into a URL path.
 
-use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::process::Command;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::Engine as _;
 use queuewatch::config::{QueueSettings, Settings};
 use queuewatch::genesys::wire::parse_token;
 use queuewatch::genesys::{AccessToken, Credentials};
 use queuewatch::secret::Secret;
-use queuewatch::simulator::{self, SimulatorConfig};
+use queuewatch::simulator::SimulatorConfig;
 use queuewatch::QueueWatch;
-use tokio::sync::watch;
-
-const BIN: &str = env!("CARGO_BIN_EXE_queuewatch");
+use support::bin::BIN;
+use support::webhook::Receiver;
 const CLIENT_ID: &str = "qw-test-client-id-7f3a9c";
 const CLIENT_SECRET: &str = "qw-test-client-secret-e41b6d";
 const WEBHOOK_KEY: &[u8] = b"qw-test-webhook-key-5d20a8";
@@ -111,42 +110,6 @@ async fn a_running_instance_refuses_path_like_queue_ids() {
     handle.shutdown().await;
 }
 
-/// A webhook receiver that records each request's signature headers and body.
-type Hits = Arc<Mutex<Vec<(String, String, String, Vec<u8>)>>>;
-
-async fn hook(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<(Hits, watch::Sender<usize>)>,
-) -> HttpResponse {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let (hits, count) = state.get_ref();
-    let mut hits = hits.lock().unwrap();
-    hits.push((
-        header("webhook-id"),
-        header("webhook-timestamp"),
-        header("webhook-signature"),
-        body.to_vec(),
-    ));
-    count.send_replace(hits.len());
-    HttpResponse::NoContent().finish()
-}
-
-/// Runs `command` on a thread (the simulator keeps serving on this one).
-async fn output_of(mut command: Command) -> Output {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(command.output().expect("runs"));
-    });
-    rx.await.unwrap()
-}
-
 /// Whether `text` holds a run of `n` ASCII alphanumerics (the simulator's tokens).
 fn has_alnum_run(text: &str, n: usize) -> Option<&str> {
     let bytes = text.as_bytes();
@@ -166,30 +129,11 @@ async fn the_binary_logs_no_secret_even_at_trace_level() {
     let mut config = SimulatorConfig::with_queues(QUEUES);
     config.client_id = CLIENT_ID.into();
     config.client_secret = CLIENT_SECRET.into();
-    let sim = simulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = support::sim::start(config).await;
+    let receiver = Receiver::answering(204);
+    let hook = receiver.url(&format!("/hook?token={QUERY_TOKEN}"));
 
-    let hits: Hits = Arc::default();
-    let (count_tx, mut count) = watch::channel(0usize);
-    let data = web::Data::new((hits.clone(), count_tx));
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .default_service(web::to(hook))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let port = server.addrs()[0].port();
-    let server = server.run();
-    let server_handle = server.handle();
-    actix_rt::spawn(server);
-
-    let dir = std::env::temp_dir().join(format!("queuewatch-secrets-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::TempDir::new("secrets");
     let file = dir.join("settings.yaml");
     let base = sim.base_url();
     std::fs::write(
@@ -210,7 +154,7 @@ callbacks:
   - kind: log
   - kind: stdout
   - kind: webhook
-    url: http://127.0.0.1:{port}/hook?token={QUERY_TOKEN}
+    url: {hook}
     secret_env: QW_SECRETS_WEBHOOK
 http:
   bind: 127.0.0.1:0
@@ -229,18 +173,13 @@ http:
         .env("QW_SECRETS_CLIENT_SECRET", CLIENT_SECRET)
         .env("QW_SECRETS_WEBHOOK", webhook_secret())
         .env("QW_SECRETS_HTTP_TOKEN", HTTP_TOKEN);
-    let run = actix_rt::spawn(output_of(command));
+    let run = actix_rt::spawn(support::bin::output(command));
 
     // Once events flow, revoke the token: the child fetches a second one.
-    tokio::time::timeout(Duration::from_secs(30), count.wait_for(|n| *n >= 1))
-        .await
-        .expect("webhook deliveries")
-        .unwrap();
+    let wait = Duration::from_secs(30);
+    receiver.until(wait, |hits| !hits.is_empty()).await;
     sim.revoke_tokens();
-    tokio::time::timeout(Duration::from_secs(30), count.wait_for(|n| *n >= 3))
-        .await
-        .expect("deliveries after the revocation")
-        .unwrap();
+    receiver.until(wait, |hits| hits.len() >= 3).await;
     let out = run.await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -302,15 +241,15 @@ http:
     }
 
     // The webhook was signed with the secret from the environment.
-    let hits = hits.lock().unwrap().clone();
-    for (id, timestamp, signature, body) in &hits {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, WEBHOOK_KEY);
-        let mut signed = format!("{id}.{timestamp}.").into_bytes();
-        signed.extend_from_slice(body);
-        let expected = base64::engine::general_purpose::STANDARD
-            .encode(ring::hmac::sign(&key, &signed).as_ref());
-        assert_eq!(signature, &format!("v1,{expected}"));
+    for hit in receiver.hits() {
+        let field = |value: &Option<String>| value.clone().unwrap_or_default();
+        let expected = support::webhook::signature(
+            WEBHOOK_KEY,
+            &field(&hit.id),
+            &field(&hit.timestamp),
+            &hit.body,
+        );
+        assert_eq!(field(&hit.signature), expected);
     }
-    server_handle.stop(true).await;
-    sim.stop().await;
+    receiver.stop(true).await;
 }

@@ -1,4 +1,8 @@
 //! The Genesys simulator over real loopback HTTP, seen by a plain awc client.
+//! Each test's simulator stops when the test ends, passed or failed
+//! (`support::sim::RunningSim`).
+
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -8,23 +12,21 @@ use awc::http::header::HeaderMap;
 use awc::Client;
 use futures_util::Stream;
 use queuewatch::simulator::{
-    self, Fault, FaultRule, FaultSet, SimStats, Simulator, SimulatorConfig, STATUS_DROPPED,
+    Fault, FaultRule, FaultSet, SimStats, Simulator, SimulatorConfig, STATUS_DROPPED,
 };
 use serde_json::{json, Value};
+use support::sim::RunningSim;
 
 const Q1: &str = "0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10";
 const Q2: &str = "5d1e0c2a-8b7f-4e0d-9f3a-2c4b6d8e0f12";
 const Q3: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
 const UNKNOWN: &str = "00000000-0000-4000-8000-000000000000";
 
-async fn start(config: SimulatorConfig) -> Simulator {
-    let bind = "127.0.0.1:0".parse().expect("loopback address");
-    simulator::start(config, bind)
-        .await
-        .expect("simulator starts")
+async fn start(config: SimulatorConfig) -> RunningSim {
+    support::sim::start(config).await
 }
 
-async fn start_default() -> Simulator {
+async fn start_default() -> RunningSim {
     start(SimulatorConfig::with_queues([Q1, Q2, Q3])).await
 }
 
@@ -165,7 +167,6 @@ async fn token_with_basic_and_form() {
     let token = body["access_token"].as_str().expect("token");
     assert!(token.len() >= 32);
     assert_ne!(token, self::token(&sim).await, "tokens are unique");
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -183,7 +184,6 @@ async fn token_request_with_json_body_is_refused() {
     let body = reply.json();
     assert_eq!(body["error"], "invalid_request");
     assert!(body["description"].is_string() && body["error_description"].is_string());
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -215,7 +215,6 @@ async fn token_request_needs_the_right_basic_credentials() {
     .await;
     assert_eq!(grant.status, 400);
     assert_eq!(grant.json()["error"], "unsupported_grant_type");
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -230,7 +229,6 @@ async fn token_requests_are_rate_limited_per_client() {
     let reply = request_token(&sim).await;
     assert_genesys_error(&reply, 429, "too.many.requests.retry.after");
     assert!(reply.header_u64("retry-after") >= 1);
-    sim.stop().await;
 }
 
 // ---------------------------------------------------------------- bearer
@@ -257,7 +255,6 @@ async fn api_routes_need_a_valid_bearer_token() {
     assert_genesys_error(&basic, 401, "bad.credentials");
     let observed = observe(&sim, "made-up", &observation_query(&[Q1])).await;
     assert_genesys_error(&observed, 401, "bad.credentials");
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -300,7 +297,6 @@ async fn expired_and_revoked_tokens_get_401() {
     .await;
     assert_eq!(revoked.json()["revoked"], 1);
     assert_eq!(get(&sim, &position_path(Q1), &token).await.status, 401);
-    sim.stop().await;
 }
 
 // ---------------------------------------------------------------- data endpoints
@@ -321,7 +317,6 @@ async fn guest_position_shape() {
     assert_eq!(reply.header_u64("inin-ratelimit-allowed"), 300);
     assert!(reply.header_u64("inin-ratelimit-reset") <= 60);
     assert!(reply.header("inin-correlation-id").is_some());
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -335,7 +330,6 @@ async fn estimated_wait_time_shape() {
     assert_eq!(results[0]["intent"], "MESSAGE");
     assert_eq!(results[0]["formula"], "BEST");
     assert!(results[0]["estimatedWaitTimeSeconds"].is_u64());
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -361,7 +355,6 @@ async fn unknown_queues_get_404() {
     assert_eq!(get(&sim, &position_path(Q1), &token).await.status, 404);
     sim.add_queue(UNKNOWN);
     assert_eq!(get(&sim, &position_path(UNKNOWN), &token).await.status, 200);
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -426,7 +419,6 @@ async fn observations_shape() {
     let reply = observe(&sim, &token, &single).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json()["results"][0]["group"]["queueId"], Q3);
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -467,7 +459,6 @@ async fn bad_observation_queries_get_400() {
     )
     .await;
     assert_genesys_error(&not_json, 400, "bad.request");
-    sim.stop().await;
 }
 
 // ---------------------------------------------------------------- rate limit
@@ -510,7 +501,6 @@ async fn sixth_request_over_a_limit_of_five_gets_429() {
     let other = self::token(&sim).await;
     assert_eq!(get(&sim, &wait_path(Q1), &other).await.status, 200);
     assert_eq!(sim.stats().rate_limited, 1);
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -530,7 +520,6 @@ async fn allowance_can_be_lowered_or_turned_off() {
     assert!(reply.header("inin-ratelimit-count").is_none());
     assert!(reply.header("inin-ratelimit-allowed").is_none());
     assert!(reply.header("inin-correlation-id").is_some());
-    sim.stop().await;
 }
 
 // ---------------------------------------------------------------- faults
@@ -550,7 +539,6 @@ async fn rate_limit_fault_is_a_genesys_429() {
         .is_some_and(|m| m.contains("[42]")));
     assert!(reply.header("inin-ratelimit-allowed").is_some());
     assert_eq!(sim.stats().rate_limited, 1);
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -576,7 +564,6 @@ async fn server_error_and_status_faults() {
     let observed = observe(&sim, &token, &observation_query(&[Q1])).await;
     assert_genesys_error(&observed, 502, "bad.gateway");
     assert_eq!(get(&sim, &wait_path(Q1), &token).await.status, 200);
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -600,7 +587,6 @@ async fn slow_fault_delays_a_correct_answer() {
         .send()
         .await;
     assert!(matches!(timed_out, Err(SendRequestError::Timeout)));
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -629,7 +615,6 @@ async fn drop_connection_fault_gives_no_response() {
     assert_eq!(sim.stats().dropped_connections, 2);
     let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [200, STATUS_DROPPED, STATUS_DROPPED, 200]);
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -640,7 +625,6 @@ async fn malformed_body_fault_is_not_json() {
     let reply = get(&sim, &position_path(Q1), &token).await;
     assert_eq!(reply.status, 200);
     assert!(serde_json::from_slice::<Value>(&reply.body).is_err());
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -660,7 +644,6 @@ async fn wrong_queue_id_fault_names_another_queue() {
         let id = &result["group"]["queueId"];
         assert!(id != Q1 && id != Q2);
     }
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -682,7 +665,6 @@ async fn token_endpoint_faults() {
         .push(FaultRule::always(Fault::TokenOutage { status: 500 }));
     assert_eq!(get(&sim, &position_path(Q1), &token).await.status, 200);
     assert_eq!(request_token(&sim).await.status, 500);
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -697,7 +679,6 @@ async fn counted_fault_applies_exactly_twice() {
     }
     assert_eq!(statuses, [500, 500, 200, 200]);
     assert_eq!(sim.faults().current(), FaultSet::default());
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -720,7 +701,6 @@ async fn queue_scoped_fault_hits_only_that_queue() {
             .status,
         404
     );
-    sim.stop().await;
 }
 
 // ---------------------------------------------------------------- admin, log, stats
@@ -780,7 +760,6 @@ async fn admin_routes_set_and_clear_faults() {
     assert_eq!(stats.api_requests, 2);
     assert_eq!(stats.by_status.get(&502), Some(&1));
     assert_eq!(stats.by_status.get(&200), Some(&2));
-    sim.stop().await;
 }
 
 #[actix_rt::test]
@@ -812,7 +791,6 @@ async fn requests_are_logged() {
         (Some("bogus"), 401)
     );
     assert!(log.windows(2).all(|w| w[0].at <= w[1].at));
-    sim.stop().await;
 }
 
 #[actix_rt::test]

@@ -1,17 +1,21 @@
-//! `kind: webhook` against receivers written here (actix-web on 127.0.0.1:0):
-//! Standard Webhooks signatures checked with an HMAC computed independently,
+//! `kind: webhook` against the tests' receiver (`support::webhook`, actix-web
+//! on 127.0.0.1:0): Standard Webhooks signatures checked with an HMAC
+//! computed independently,
 //! a `webhook-id` stable across retries, no retry on 400, 410 disabling the
 //! endpoint, and dead endpoints that neither slow polling nor drop silently.
+
+mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::Engine as _;
 use queuewatch::config::{CallbackSettings, Settings};
 use queuewatch::{Event, Handle, QueueWatch};
-use tokio::sync::{broadcast, watch};
+use support::wait::eventually;
+use support::webhook::{verify, Hit, Receiver};
+use tokio::sync::broadcast;
 
 const SECRET_VAR: &str = "QUEUEWATCH_TEST_WEBHOOK_SECRET";
 const KEY: &[u8] = b"queuewatch webhook test key \x00\x01\x02";
@@ -30,35 +34,6 @@ fn init_env() {
     });
 }
 
-/// HMAC-SHA256 (RFC 2104) built here from plain SHA-256, independent of the
-/// crate's signing code.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
-    use ring::digest::{digest, SHA256};
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(digest(&SHA256, key).as_ref());
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
-    let mut inner = pad(0x36);
-    inner.extend_from_slice(message);
-    let mut outer = pad(0x5c);
-    outer.extend_from_slice(digest(&SHA256, &inner).as_ref());
-    digest(&SHA256, &outer).as_ref().to_vec()
-}
-
-/// The Standard Webhooks signature check, as a receiver does it.
-fn verify(key: &[u8], id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
-    let mut signed = format!("{id}.{timestamp}.").into_bytes();
-    signed.extend_from_slice(body);
-    let expected = base64::engine::general_purpose::STANDARD.encode(hmac_sha256(key, &signed));
-    // The header may hold several space-separated signatures.
-    header
-        .split(' ')
-        .any(|sig| sig.strip_prefix("v1,") == Some(expected.as_str()))
-}
-
 #[test]
 fn the_independent_hmac_matches_the_spec_vector() {
     let key = base64::engine::general_purpose::STANDARD
@@ -73,140 +48,13 @@ fn the_independent_hmac_matches_the_spec_vector() {
     ));
 }
 
-/// One request as the receiver saw it.
-#[derive(Debug, Clone)]
-struct Hit {
-    at: Instant,
-    id: Option<String>,
-    timestamp: Option<String>,
-    signature: Option<String>,
-    content_type: Option<String>,
-    body: Vec<u8>,
-    answered: u16,
-}
-
-type Answer = dyn Fn(usize, &str) -> u16 + Send + Sync;
-
-struct ReceiverState {
-    hits: Mutex<Vec<Hit>>,
-    count: watch::Sender<usize>,
-    /// Given the request's number (0-based) and its `webhook-id`: the status.
-    answer: Box<Answer>,
-    /// Sleep this long before answering.
-    delay: Duration,
-}
-
-/// A webhook receiver on 127.0.0.1:0.
-struct Receiver {
-    state: Arc<ReceiverState>,
-    port: u16,
-    server: actix_web::dev::ServerHandle,
-}
-
-impl Receiver {
-    fn start(delay: Duration, answer: impl Fn(usize, &str) -> u16 + Send + Sync + 'static) -> Self {
-        let state = Arc::new(ReceiverState {
-            hits: Mutex::new(Vec::new()),
-            count: watch::channel(0).0,
-            answer: Box::new(answer),
-            delay,
-        });
-        let data = web::Data::from(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(receive))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .bind(("127.0.0.1", 0))
-        .unwrap();
-        let port = server.addrs()[0].port();
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
-        Receiver {
-            state,
-            port,
-            server: handle,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!(
-            "http://127.0.0.1:{}/hooks/queue?token=query-token-5150",
-            self.port
-        )
-    }
-
-    fn name(&self) -> String {
-        format!("webhook:127.0.0.1:{}", self.port)
-    }
-
-    fn hits(&self) -> Vec<Hit> {
-        self.state.hits.lock().unwrap().clone()
-    }
-
-    /// Waits until `pred` holds for the hits so far.
-    async fn until(&self, pred: impl Fn(&[Hit]) -> bool) -> Vec<Hit> {
-        let mut count = self.state.count.subscribe();
-        tokio::time::timeout(WAIT, async {
-            loop {
-                let hits = self.hits();
-                if pred(&hits) {
-                    return hits;
-                }
-                count.changed().await.unwrap();
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("receiver condition not met; hits: {:?}", self.hits()))
-    }
-}
-
-async fn receive(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<ReceiverState>,
-) -> HttpResponse {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let id = header("webhook-id");
-    let n = state.hits.lock().unwrap().len();
-    let status = (state.answer)(n, id.as_deref().unwrap_or_default());
-    state.hits.lock().unwrap().push(Hit {
-        at: Instant::now(),
-        id,
-        timestamp: header("webhook-timestamp"),
-        signature: header("webhook-signature"),
-        content_type: header("content-type"),
-        body: body.to_vec(),
-        answered: status,
-    });
-    state.count.send_modify(|c| *c += 1);
-    if !state.delay.is_zero() {
-        tokio::time::sleep(state.delay).await;
-    }
-    let mut response = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
-    if status == 429 {
-        response.insert_header(("Retry-After", "2"));
-    }
-    response.finish()
-}
-
-fn queue_ids(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("{i:08x}-5eb0-4000-8000-00000000abcd"))
-        .collect()
+/// The receiver's URL, with a query token the logs must not show.
+fn hook_url(receiver: &Receiver) -> String {
+    receiver.url("/hooks/queue?token=query-token-5150")
 }
 
 fn settings(queues: usize, webhooks: Vec<CallbackSettings>) -> Settings {
-    let mut settings = Settings::for_queues(queue_ids(queues));
+    let mut settings = Settings::for_queues(support::queue_ids(0x5eb0_0000, queues));
     settings.poll.interval = Duration::from_secs(5);
     settings.poll.max_retries = 0;
     settings.genesys.rate_limit_per_minute = 30_000;
@@ -231,16 +79,7 @@ async fn start(settings: Settings) -> (Handle, broadcast::Receiver<Arc<str>>) {
 
 /// Reads events until `n` more arrived; returns them.
 async fn next_events(events: &mut broadcast::Receiver<Arc<str>>, n: usize) -> Vec<Event> {
-    tokio::time::timeout(WAIT, async {
-        let mut got = Vec::new();
-        while got.len() < n {
-            let json = events.recv().await.expect("event stream open");
-            got.push(serde_json::from_str::<Event>(&json).unwrap());
-        }
-        got
-    })
-    .await
-    .expect("events keep coming")
+    support::events::next_n(events, n, WAIT).await
 }
 
 fn unix_now() -> i64 {
@@ -265,10 +104,15 @@ async fn signed_retries_keep_their_id_and_their_signature_verifies() {
             200
         }
     });
-    let (handle, mut events) =
-        start(settings(3, vec![webhook(receiver.url(), Some(SECRET_VAR))])).await;
+    let (handle, mut events) = start(settings(
+        3,
+        vec![webhook(hook_url(&receiver), Some(SECRET_VAR))],
+    ))
+    .await;
     let hits = receiver
-        .until(|hits| hits.iter().filter(|h| h.answered == 200).count() >= 3)
+        .until(WAIT, |hits| {
+            hits.iter().filter(|h| h.answered == 200).count() >= 3
+        })
         .await;
     let mut emitted = HashSet::new();
     while let Ok(json) = events.try_recv() {
@@ -330,7 +174,7 @@ async fn signed_retries_keep_their_id_and_their_signature_verifies() {
     }
     assert_eq!(handle.telemetry().drops_for(&receiver.name()), 0);
     handle.shutdown().await;
-    receiver.server.stop(true).await;
+    receiver.stop(true).await;
 }
 
 #[actix_rt::test]
@@ -345,9 +189,11 @@ async fn retry_after_is_honoured() {
             200
         }
     });
-    let (handle, _events) = start(settings(2, vec![webhook(receiver.url(), None)])).await;
+    let (handle, _events) = start(settings(2, vec![webhook(hook_url(&receiver), None)])).await;
     let hits = receiver
-        .until(|hits| hits.iter().filter(|h| h.answered == 200).count() >= 2)
+        .until(WAIT, |hits| {
+            hits.iter().filter(|h| h.answered == 200).count() >= 2
+        })
         .await;
     for done in hits.iter().filter(|h| h.answered == 200) {
         let first = hits
@@ -363,15 +209,15 @@ async fn retry_after_is_honoured() {
     }
     assert_eq!(handle.telemetry().drops_for(&receiver.name()), 0);
     handle.shutdown().await;
-    receiver.server.stop(true).await;
+    receiver.stop(true).await;
 }
 
 #[actix_rt::test]
 async fn a_400_is_not_retried_and_unsigned_hooks_carry_no_signature() {
     // The first three requests get 400, later ones 200.
     let receiver = Receiver::start(Duration::ZERO, |n, _| if n < 3 { 400 } else { 200 });
-    let (handle, mut events) = start(settings(3, vec![webhook(receiver.url(), None)])).await;
-    receiver.until(|hits| hits.len() >= 3).await;
+    let (handle, mut events) = start(settings(3, vec![webhook(hook_url(&receiver), None)])).await;
+    receiver.until(WAIT, |hits| hits.len() >= 3).await;
     // Every queue polls again (5 s later): far past any retry of the 400s.
     let mut queues = HashSet::new();
     while queues.len() < 3 {
@@ -385,7 +231,7 @@ async fn a_400_is_not_retried_and_unsigned_hooks_carry_no_signature() {
             queues.insert(event.queue_id().to_owned());
         }
     }
-    let hits = receiver.until(|hits| hits.len() >= 6).await;
+    let hits = receiver.until(WAIT, |hits| hits.len() >= 6).await;
     let refused: Vec<&String> = hits[..3].iter().map(|h| h.id.as_ref().unwrap()).collect();
     for id in &refused {
         assert_eq!(
@@ -402,21 +248,20 @@ async fn a_400_is_not_retried_and_unsigned_hooks_carry_no_signature() {
         "refused events count as drops"
     );
     handle.shutdown().await;
-    receiver.server.stop(true).await;
+    receiver.stop(true).await;
 }
 
 #[actix_rt::test]
 async fn gone_disables_the_endpoint() {
     let receiver = Receiver::start(Duration::ZERO, |_, _| 410);
-    let (handle, mut events) = start(settings(3, vec![webhook(receiver.url(), None)])).await;
-    receiver.until(|hits| !hits.is_empty()).await;
+    let (handle, mut events) = start(settings(3, vec![webhook(hook_url(&receiver), None)])).await;
+    receiver.until(WAIT, |hits| !hits.is_empty()).await;
     // Two more rounds of every queue: all dropped, none posted.
     next_events(&mut events, 6).await;
-    let deadline = Instant::now() + WAIT;
-    while handle.telemetry().drops_for(&receiver.name()) < 6 {
-        assert!(Instant::now() < deadline, "drops counted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("drops counted", WAIT, async || {
+        handle.telemetry().drops_for(&receiver.name()) >= 6
+    })
+    .await;
     let hits = receiver.hits();
     assert!(
         hits.len() <= 4,
@@ -424,17 +269,13 @@ async fn gone_disables_the_endpoint() {
         hits.len()
     );
     handle.shutdown().await;
-    receiver.server.stop(true).await;
+    receiver.stop(true).await;
 }
 
 #[actix_rt::test]
 async fn dead_endpoints_do_not_slow_polling_and_drops_are_counted() {
     // One endpoint refuses connections; one accepts and never answers in time.
-    let refused_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let refused_port = support::free_port();
     let refused = format!("http://127.0.0.1:{refused_port}/hook");
     let sleeper = Receiver::start(Duration::from_secs(60), |_, _| 200);
     const QUEUES: usize = 500;
@@ -442,7 +283,7 @@ async fn dead_endpoints_do_not_slow_polling_and_drops_are_counted() {
         QUEUES,
         vec![
             webhook(refused, Some(SECRET_VAR)),
-            webhook(sleeper.url(), None),
+            webhook(hook_url(&sleeper), None),
         ],
     ))
     .await;
@@ -481,7 +322,7 @@ async fn dead_endpoints_do_not_slow_polling_and_drops_are_counted() {
         "{:?}",
         stopping.elapsed()
     );
-    sleeper.server.stop(false).await;
+    sleeper.stop(false).await;
 }
 
 #[actix_rt::test]

@@ -1,18 +1,17 @@
-//! Test support for the NATS tests: a `nats-server -js` of their own on a
-//! free loopback port, and reading a stream back as a consumer.
+//! A `nats-server -js` of the NATS tests' own on a loopback port, and
+//! reading a stream back as a consumer.
 //!
 //! The binary is `$NATS_SERVER_BIN` or `nats-server` on the `PATH` (`.ci/run`
 //! installs it). When it is missing the tests skip with a notice, except
 //! under `CI`, where they fail.
 
-#![allow(dead_code)]
-
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
+
+use super::wait::eventually_blocking;
 
 /// The nats-server binary, if there is one.
 pub fn binary() -> Option<PathBuf> {
@@ -44,43 +43,6 @@ pub fn binary_or_skip(test: &str) -> Option<PathBuf> {
     }
 }
 
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A fresh, empty directory under the system temp dir (removed on drop).
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(label: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "queuewatch-{label}-{}-{}",
-            std::process::id(),
-            uuid_like()
-        ));
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{nanos:x}")
-}
-
 /// A running `nats-server -js`; killed on drop.
 pub struct NatsServer {
     binary: PathBuf,
@@ -94,7 +56,9 @@ impl NatsServer {
     pub fn start(binary: &Path, store: &Path) -> NatsServer {
         let mut server = NatsServer {
             binary: binary.to_path_buf(),
-            port: free_port(),
+            // Fixed before the first start: a restart must come back on the
+            // same port, where the clients reconnect.
+            port: super::free_port(),
             store: store.to_path_buf(),
             child: None,
         };
@@ -119,11 +83,10 @@ impl NatsServer {
             .spawn()
             .expect("nats-server starts");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let port = self.port;
+        eventually_blocking("nats-server listens", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
     }
 
     /// Kills the process at once (SIGKILL), as a crash would.
@@ -139,34 +102,6 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// Waits until `ready` gives a value, checking every 25 ms; panics naming
-/// `what` after `within`.
-pub async fn wait_for<T>(
-    what: &str,
-    within: Duration,
-    mut ready: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = ready().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-/// Waits until `ready` holds (see [`wait_for`]); how long that took.
-pub async fn wait_until(
-    what: &str,
-    within: Duration,
-    mut ready: impl AsyncFnMut() -> bool,
-) -> Duration {
-    let started = Instant::now();
-    wait_for(what, within, async || ready().await.then_some(())).await;
-    started.elapsed()
 }
 
 /// How many messages `stream` holds; `None` when NATS or the stream is not there.
