@@ -61,6 +61,7 @@ pub(crate) mod retry;
 pub(crate) mod runtime;
 pub(crate) mod schedule;
 pub mod secret;
+#[cfg(feature = "simulator")]
 pub mod simulator;
 pub(crate) mod state;
 pub(crate) mod supervisor;

@@ -2,11 +2,13 @@
 //!
 //! Exit codes: 0 clean stop, 2 bad usage or configuration, 1 fatal runtime error.
 
+#[cfg(feature = "simulator")]
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+#[cfg(feature = "simulator")]
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use queuewatch::config::{ConfigError, Settings, SHOWN_PROBLEMS};
@@ -38,10 +40,12 @@ enum Command {
         config: PathBuf,
     },
     /// Run the built-in Genesys simulator alone.
+    #[cfg(feature = "simulator")]
     Simulate(SimulateArgs),
 }
 
 /// Options of `queuewatch simulate`.
+#[cfg(feature = "simulator")]
 #[derive(Debug, clap::Args)]
 struct SimulateArgs {
     /// Address to listen on (loopback by default).
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Run { config, run_for } => run(&config, run_for),
+        #[cfg(feature = "simulator")]
         Command::Simulate(args) => simulate(args),
     }
 }
@@ -108,6 +113,14 @@ fn check(path: &std::path::Path) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
+    if settings.genesys.is_simulated() && !cfg!(feature = "simulator") {
+        eprintln!(
+            "{}: {}",
+            path.display(),
+            queuewatch::StartError::NoSimulator
+        );
+        return ExitCode::from(2);
+    }
     print!("{}", summary(path, &settings));
     ExitCode::SUCCESS
 }
@@ -251,8 +264,10 @@ async fn stop_signal() -> &'static str {
 }
 
 /// Most queue ids `simulate --generate` makes up (as many as a settings file may list).
+#[cfg(feature = "simulator")]
 const MAX_GENERATE: usize = queuewatch::config::MAX_QUEUES;
 
+#[cfg(feature = "simulator")]
 fn simulate(args: SimulateArgs) -> ExitCode {
     if args.generate > MAX_GENERATE {
         eprintln!(
@@ -282,6 +297,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     }
 }
 
+#[cfg(feature = "simulator")]
 fn serve_simulator(args: SimulateArgs, ids: Vec<String>) -> anyhow::Result<()> {
     use queuewatch::simulator::{self, SimulatorConfig};
     let mut config = SimulatorConfig::with_queues(ids.clone());

@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! No loss in the audit file: SIGTERM during heavy polling leaves one whole
 //! line per finished cycle (the same events as the `stdout` callback saw),
 //! and `kill -9` at worst cuts the last line, never an earlier one.

@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! The status page in a real browser: Debian's headless `chromium`, driven
 //! over the DevTools protocol on a pipe (`--remote-debugging-pipe`: no port,
 //! no extra crates), against a live in-process run on the simulator.

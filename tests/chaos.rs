@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! Chaos against the simulator's fault injection, through the public API:
 //! 5xx, responses slower than the request timeout, dropped connections,
 //! malformed bodies, wrong queue ids, 429 bursts, token endpoint outages and

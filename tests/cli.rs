@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! The binary as an operator runs it: exit codes, `check`, `simulate`
 //! answering hand-written HTTP, and a clean SIGTERM stop of `run`.
 

@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! The Genesys client against the built-in simulator over loopback HTTP:
 //! every source's happy path and every failure mapped to its error kind.
 

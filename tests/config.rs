@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! The settings module through its public API: loading, defaults, every
 //! validation rule with its key path, parse errors, round trip, budget math.
 

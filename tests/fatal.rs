@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! A fatal stop tells every consumer why data stopped: the binary with a
 //! wrong client secret exits 1, and before it does every queue emits one
 //! `auth_failed` event, delivered to the audit file, stdout and a webhook.

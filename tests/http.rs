@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! The HTTP status API (SPEC section 5) over real loopback HTTP: every
 //! endpoint of a live instance polling the built-in simulator.
 //!

@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! The library API as an integrator uses it: both examples' logic against
 //! the simulator, queues added and removed at run time, reloads.
 

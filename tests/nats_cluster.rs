@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! Cluster mode against a real `nats-server -js`: three `queuewatch run`
 //! processes share 60 queues of one simulated Genesys through leases.
 //! Every queue is polled by exactly one instance, the shares are balanced,

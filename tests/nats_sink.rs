@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! `kind: nats` against a real `nats-server -js` started here: events land
 //! in the stream with their ids, the duplicate window drops re-sends, and a
 //! NATS crash mid-run loses no acknowledged event and drops nothing silently.

@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! Property tests: parsers and validators never panic on hostile input, and
 //! valid values round-trip. Few cases by default (CI); `PROPTEST_CASES=N`
 //! runs N per property.

@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! Secrets stay secret: redacted in `Debug`, never logged at any level (the
 //! binary at `RUST_LOG=trace` against a simulator, with a signed webhook),
 //! and queue ids cannot smuggle anything into a URL path.

@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! The Genesys simulator over real loopback HTTP, seen by a plain awc client.
 //! Each test's simulator stops when the test ends, passed or failed
 //! (`support::sim::RunningSim`).

@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! One real TLS handshake: the client (rustls + ring) against a local HTTPS
 //! server with a self-signed certificate. Without trusting that certificate
 //! the handshake fails as a classified `connection` error, not a panic.

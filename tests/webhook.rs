@@ -1,3 +1,4 @@
+#![cfg(feature = "simulator")]
 //! `kind: webhook` against the tests' receiver (`support::webhook`, actix-web
 //! on 127.0.0.1:0): Standard Webhooks signatures checked with an HMAC
 //! computed independently,

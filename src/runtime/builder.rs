@@ -9,7 +9,7 @@ use actix::prelude::*;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::handle::{Handle, Inner, Sentinel};
+use super::handle::{Handle, Inner, Sentinel, Simulated};
 use super::pollers::{Introduce, PollerSet};
 use crate::actors::batcher::ObservationsBatcher;
 use crate::actors::metrics::{MatrixStore, MetricsActor};
@@ -27,8 +27,10 @@ use crate::genesys::{endpoint, tls, ClientOptions, Credentials, EnvError};
 use crate::ratelimit::RateLimiter;
 use crate::retry::RetryPolicy;
 use crate::schedule;
+#[cfg(feature = "simulator")]
 use crate::secret::Secret;
-use crate::simulator::{self, Simulator, SimulatorConfig};
+#[cfg(feature = "simulator")]
+use crate::simulator::{self, SimulatorConfig};
 use crate::supervisor::{start_in_slot, RestartPolicy, Supervisor};
 use crate::telemetry::{ChildKind, Telemetry};
 use crate::web::EventHub;
@@ -59,6 +61,12 @@ pub enum StartError {
     /// The in-process simulator could not start.
     #[error("starting the simulator: {0}")]
     Simulator(std::io::Error),
+    /// `environment: simulated` in a build without the simulator.
+    #[error(
+        "genesys.environment: \"simulated\" needs the built-in simulator, which this build \
+         leaves out (cargo feature `simulator`, on by default)"
+    )]
+    NoSimulator,
     /// The status API cannot listen on `http.bind`.
     #[error("http.bind: cannot listen on {addr}: {source}")]
     Bind {
@@ -74,7 +82,10 @@ impl StartError {
     /// outside them (a NATS server, a port in use, a file: exit 1).
     pub fn is_config(&self) -> bool {
         match self {
-            StartError::Settings(_) | StartError::Env(_) | StartError::Backoff(_) => true,
+            StartError::Settings(_)
+            | StartError::Env(_)
+            | StartError::Backoff(_)
+            | StartError::NoSimulator => true,
             StartError::Callback(e) => e.is_config(),
             StartError::Cluster(e) => matches!(e, ClusterError::BadUrl(_)),
             StartError::Tls(_) | StartError::Simulator(_) | StartError::Bind { .. } => false,
@@ -99,6 +110,7 @@ pub struct QueueWatch {
     credentials: Option<Credentials>,
     extra_roots_pem: Vec<u8>,
     callbacks: Vec<CallbackChild>,
+    #[cfg(feature = "simulator")]
     simulator: Option<SimulatorConfig>,
 }
 
@@ -111,10 +123,12 @@ impl QueueWatch {
             credentials: None,
             extra_roots_pem: Vec::new(),
             callbacks: Vec::new(),
+            #[cfg(feature = "simulator")]
             simulator: None,
         }
     }
 
+    #[cfg(feature = "simulator")]
     /// With `environment: simulated`: start the simulator with this
     /// configuration (its queues, faults, limits) instead of the default one
     /// serving the configured queues.
@@ -178,16 +192,11 @@ impl QueueWatch {
 
         // Where Genesys is, and who we are.
         let (simulator, api_base, login_base, credentials) = if settings.genesys.is_simulated() {
-            let config = self.simulator.unwrap_or_else(|| simulator_for(&settings));
-            let credentials = Credentials {
-                client_id: Secret::new(config.client_id.clone()),
-                client_secret: Secret::new(config.client_secret.clone()),
-            };
-            let sim = simulator::start(config, ([127, 0, 0, 1], 0).into())
-                .await
-                .map_err(StartError::Simulator)?;
-            log::info!("simulated Genesys at {}", sim.base_url());
-            let base = sim.base_url();
+            #[cfg(feature = "simulator")]
+            let config = self.simulator;
+            #[cfg(not(feature = "simulator"))]
+            let config = None;
+            let (sim, base, credentials) = start_simulated(config, &settings).await?;
             (Some(sim), base.clone(), base, credentials)
         } else {
             let credentials = match self.credentials {
@@ -320,9 +329,7 @@ impl QueueWatch {
             Some(var) => Some(endpoint::env_secret("http.auth_token_env", var)?),
             None => None,
         };
-        let introduce: Option<Introduce> = simulator
-            .clone()
-            .map(|sim: Simulator| Box::new(move |queue: &str| sim.add_queue(queue)) as Introduce);
+        let introduce = simulator.as_ref().map(introducer);
         let pollers = PollerSet::new(
             supervisor.clone(),
             shared,
@@ -426,14 +433,52 @@ pub(crate) fn poller_specs(settings: &Settings) -> Vec<PollerSpec> {
         .collect()
 }
 
-/// The simulator of `environment: simulated` when the caller gave none: it
-/// serves the configured queues and allows what the settings budget for.
-fn simulator_for(settings: &Settings) -> SimulatorConfig {
-    let mut config = SimulatorConfig::with_queues(settings.queues.iter().map(|q| q.id.clone()));
-    config.rate_limit_per_minute = Some(settings.genesys.rate_limit_per_minute);
-    // A long-running demo needs no long request log.
-    config.request_log_capacity = 10_000;
-    config
+/// The in-process simulator of `environment: simulated` (`config`, or by
+/// default one that serves the configured queues and allows what the
+/// settings budget for): its base URL and its credentials.
+#[cfg(feature = "simulator")]
+async fn start_simulated(
+    config: Option<SimulatorConfig>,
+    settings: &Settings,
+) -> Result<(Simulated, String, Credentials), StartError> {
+    let config = config.unwrap_or_else(|| {
+        let mut config = SimulatorConfig::with_queues(settings.queues.iter().map(|q| q.id.clone()));
+        config.rate_limit_per_minute = Some(settings.genesys.rate_limit_per_minute);
+        // A long-running demo needs no long request log.
+        config.request_log_capacity = 10_000;
+        config
+    });
+    let credentials = Credentials {
+        client_id: Secret::new(config.client_id.clone()),
+        client_secret: Secret::new(config.client_secret.clone()),
+    };
+    let sim = simulator::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .map_err(StartError::Simulator)?;
+    log::info!("simulated Genesys at {}", sim.base_url());
+    let base = sim.base_url();
+    Ok((sim, base, credentials))
+}
+
+/// A build without the simulator cannot run `environment: simulated`.
+#[cfg(not(feature = "simulator"))]
+async fn start_simulated(
+    _: Option<std::convert::Infallible>,
+    _: &Settings,
+) -> Result<(Simulated, String, Credentials), StartError> {
+    Err(StartError::NoSimulator)
+}
+
+/// Tells the simulator about queues that join the poller set.
+#[cfg(feature = "simulator")]
+fn introducer(sim: &Simulated) -> Introduce {
+    let sim = sim.clone();
+    Box::new(move |queue: &str| sim.add_queue(queue))
+}
+
+#[cfg(not(feature = "simulator"))]
+fn introducer(sim: &Simulated) -> Introduce {
+    match *sim {}
 }
 
 /// Starts the status API on `bind` (one worker: it only reads actor state).

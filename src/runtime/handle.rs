@@ -13,9 +13,15 @@ use crate::actors::poller::{Drain, DrainWithFarewell, Farewell, PollerActor};
 use crate::actors::token::TokenHeld;
 use crate::callbacks::fanout::{CallbackActor, FlushAll};
 use crate::config::{Budget, Settings};
-use crate::simulator::Simulator;
 use crate::supervisor::{Fatal, ShutdownSupervisor, Slot, Supervisor};
 use crate::telemetry::{BudgetApplied, Telemetry};
+
+/// The in-process simulator of `environment: simulated`; nothing in a
+/// build without it.
+#[cfg(feature = "simulator")]
+pub(crate) type Simulated = crate::simulator::Simulator;
+#[cfg(not(feature = "simulator"))]
+pub(crate) type Simulated = std::convert::Infallible;
 
 /// How long flushing callbacks may take at shutdown.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,7 +37,8 @@ pub(crate) struct Inner {
     pub callbacks: Slot<Addr<CallbackActor>>,
     pub pollers: PollerSet,
     pub telemetry: Telemetry,
-    pub simulator: Option<Simulator>,
+    #[cfg_attr(not(feature = "simulator"), allow(dead_code))]
+    pub simulator: Option<Simulated>,
     pub fatal: watch::Receiver<Option<Fatal>>,
     pub cancel: watch::Sender<bool>,
     pub request_timeout: Duration,
@@ -126,7 +133,8 @@ impl Handle {
     }
 
     /// The in-process simulator, when `environment: simulated`.
-    pub fn simulator(&self) -> Option<&Simulator> {
+    #[cfg(feature = "simulator")]
+    pub fn simulator(&self) -> Option<&Simulated> {
         self.inner.simulator.as_ref()
     }
 
@@ -220,6 +228,7 @@ impl Handle {
         if let Some((server, _)) = server {
             server.stop(true).await;
         }
+        #[cfg(feature = "simulator")]
         if let Some(simulator) = &self.inner.simulator {
             simulator.stop().await;
         }
