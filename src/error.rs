@@ -9,13 +9,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-// The errors of starting an instance, beside the poll taxonomy.
-pub use crate::callbacks::spawn::CallbackError;
-pub use crate::callbacks::webhook::signing::KeyError;
-pub use crate::cluster::ClusterError;
-pub use crate::genesys::EnvError;
-pub use crate::nats::NatsError;
-
 /// Why a poll (or a token request) failed. Serialises as the SPEC's snake_case names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

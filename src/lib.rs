@@ -51,7 +51,7 @@ pub(crate) mod backoff;
 pub(crate) mod callbacks;
 pub(crate) mod cluster;
 pub mod config;
-pub(crate) mod cycle;
+
 pub mod error;
 pub mod event;
 pub mod genesys;
@@ -74,7 +74,12 @@ pub mod web;
 
 pub use actors::metrics::{QueueDetail, QueueSummary};
 pub use backoff::{ExponentialBackoff, InvalidBackoff};
+pub use callbacks::spawn::CallbackError;
+pub use callbacks::webhook::signing::KeyError;
+pub use cluster::ClusterError;
 pub use config::Settings;
 pub use event::Event;
-pub use runtime::{Handle, QueueWatch, Readiness, ReloadSummary, StartError};
+pub use nats::NatsError;
+pub use runtime::{Handle, QueueWatch, ReloadSummary, StartError};
 pub use supervisor::RestartPolicy;
+pub use web::Readiness;

@@ -94,7 +94,7 @@ impl ObservationsBatcher {
             let acquired = limiter.acquire(deadline).await;
             telemetry.set_budget(&limiter);
             if let Err(denied) = acquired {
-                let error = crate::cycle::denied_error(denied);
+                let error = crate::actors::cycle::denied_error(denied);
                 for pending in batch {
                     let _ = pending.reply.send(Outcome {
                         result: Err(error.clone()),

@@ -9,6 +9,7 @@
 //! actors (fan-out, sinks, outboxes) live in [`crate::callbacks`].
 
 pub mod batcher;
+pub(crate) mod cycle;
 pub mod metrics;
 pub mod poller;
 pub mod token;

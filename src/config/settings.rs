@@ -285,20 +285,23 @@ impl GenesysSettings {
     /// `https://api.<domain>`; `None` when simulated without an override
     /// (the simulator's address is only known once it runs).
     pub fn api_base(&self) -> Option<String> {
-        self.base("api", self.api_url.as_deref())
+        self.base(crate::genesys::endpoint::Host::Api, self.api_url.as_deref())
     }
 
     /// The OAuth base URL without a trailing slash: `login_url` if set, else
     /// `https://login.<domain>`; `None` when simulated without an override.
     pub fn login_base(&self) -> Option<String> {
-        self.base("login", self.login_url.as_deref())
+        self.base(
+            crate::genesys::endpoint::Host::Login,
+            self.login_url.as_deref(),
+        )
     }
 
-    fn base(&self, prefix: &str, url: Option<&str>) -> Option<String> {
+    fn base(&self, host: crate::genesys::endpoint::Host, url: Option<&str>) -> Option<String> {
         match url {
-            Some(url) => Some(url.trim_end_matches('/').to_owned()),
+            Some(url) => Some(crate::genesys::endpoint::trimmed(url)),
             None if self.is_simulated() => None,
-            None => Some(format!("https://{prefix}.{}", self.environment)),
+            None => Some(host.of_region(&self.environment)),
         }
     }
 }

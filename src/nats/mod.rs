@@ -1,5 +1,5 @@
-//! NATS as the `kind: nats` callback ([`crate::callbacks`]) and cluster mode
-//! ([`crate::cluster`]) both use it: connecting, and the supported servers.
+//! NATS as the `kind: nats` callback and cluster mode both use it:
+//! connecting, and the supported servers.
 //! SPEC section 7.
 //!
 //! The client is `async-nats` (tokio-based, rustls with the `ring`

@@ -201,9 +201,13 @@ impl QueueWatch {
         } else {
             let credentials = match self.credentials {
                 Some(c) => c,
-                None => endpoint::credentials_from_env(&settings.genesys)?,
+                None => endpoint::credentials_from_env(
+                    &settings.genesys.client_id_env,
+                    &settings.genesys.client_secret_env,
+                )?,
             };
-            let (api, login) = endpoint::bases(&settings.genesys);
+            let api = settings.genesys.api_base().unwrap_or_default();
+            let login = settings.genesys.login_base().unwrap_or_default();
             (None, api, login, credentials)
         };
         let options = Arc::new(ClientOptions {

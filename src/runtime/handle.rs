@@ -15,6 +15,7 @@ use crate::callbacks::fanout::{CallbackActor, FlushAll};
 use crate::config::{Budget, Settings};
 use crate::supervisor::{Fatal, ShutdownSupervisor, Slot, Supervisor};
 use crate::telemetry::{BudgetApplied, Telemetry};
+use crate::web::Readiness;
 
 /// The in-process simulator of `environment: simulated`; nothing in a
 /// build without it.
@@ -235,22 +236,6 @@ impl Handle {
     }
 }
 
-/// Readiness as `/readyz` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Readiness {
-    /// A valid token is held.
-    pub token_held: bool,
-    /// Successful polls so far.
-    pub successful_polls: u64,
-}
-
-impl Readiness {
-    /// Ready: a token is held and at least one poll succeeded.
-    pub fn ready(&self) -> bool {
-        self.token_held && self.successful_polls > 0
-    }
-}
-
 /// Receives [`Fatal`] and publishes it to [`Handle::fatal`].
 pub(crate) struct Sentinel {
     fatal: watch::Sender<Option<Fatal>>,
@@ -278,5 +263,36 @@ impl Handler<Fatal> for Sentinel {
                 false
             }
         });
+    }
+}
+
+/// The status API reads the instance through its handle.
+impl crate::web::Status for Handle {
+    fn http_token(&self) -> Option<crate::secret::Secret> {
+        Handle::http_token(self)
+    }
+
+    fn http_bind(&self) -> Option<std::net::SocketAddr> {
+        self.settings().http.bind
+    }
+
+    async fn readiness(&self) -> Readiness {
+        Handle::readiness(self).await
+    }
+
+    fn metrics_text(&self) -> String {
+        self.telemetry().encode()
+    }
+
+    async fn queues(&self) -> Vec<QueueSummary> {
+        Handle::queues(self).await
+    }
+
+    async fn queue(&self, queue_id: &str) -> Option<QueueDetail> {
+        Handle::queue(self, queue_id).await
+    }
+
+    fn event_stream(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        Handle::event_stream(self)
     }
 }

@@ -9,7 +9,7 @@ mod reload;
 
 pub(crate) use builder::poller_specs;
 pub use builder::{QueueWatch, StartError};
-pub use handle::{Handle, Readiness};
+pub use handle::Handle;
 use pollers::OwnedPollers;
 pub use reload::ReloadSummary;
 

@@ -15,16 +15,17 @@
 mod quiet_log;
 mod routes;
 mod sse;
+mod status;
 
 pub use quiet_log::QuietClientErrors;
 pub(crate) use sse::EventHub;
+pub use status::{Readiness, Status};
 
 use actix_web::web;
 
-use crate::runtime::Handle;
-
 /// Mounts `/healthz`, `/readyz`, `/metrics`, `/api/queues`,
-/// `/api/queues/{id}`, `/api/events` and `/` for `handle`.
+/// `/api/queues/{id}`, `/api/events` and `/` for `handle` (a
+/// [`crate::Handle`], or anything else that tells the [`Status`]).
 ///
 /// Every route answers GET and HEAD; other methods get 405 with `Allow`.
 /// When the settings name `http.auth_token_env`, every route but the health
@@ -34,6 +35,6 @@ use crate::runtime::Handle;
 /// those routes answer only requests whose `Host` is a loopback name or
 /// address or the bind address (421 otherwise), so that a web page cannot
 /// reach them through DNS rebinding.
-pub fn configure(handle: Handle) -> impl Fn(&mut web::ServiceConfig) + Clone {
+pub fn configure<S: Status>(handle: S) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| routes::register(cfg, handle.clone())
 }

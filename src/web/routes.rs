@@ -7,29 +7,28 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use ring::hmac;
 use ring::rand::SystemRandom;
 
-use super::sse;
+use super::{sse, Status};
 use crate::genesys::wire;
-use crate::runtime::Handle;
 use crate::secret::Secret;
 
 const PAGE: &str = include_str!("page.html");
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-struct State {
-    handle: Handle,
+struct State<S> {
+    handle: S,
     access: Access,
 }
 
-pub(super) fn register(cfg: &mut web::ServiceConfig, handle: Handle) {
-    let access = Access::new(handle.http_token(), handle.settings().http.bind);
+pub(super) fn register<S: Status>(cfg: &mut web::ServiceConfig, handle: S) {
+    let access = Access::new(handle.http_token(), handle.http_bind());
     cfg.app_data(web::Data::new(State { handle, access }))
         .service(get_and_head("/healthz", healthz))
-        .service(get_and_head("/readyz", readyz))
-        .service(get_and_head("/metrics", metrics))
-        .service(get_and_head("/api/queues", queues))
-        .service(get_and_head("/api/queues/{id}", queue))
-        .service(get_and_head("/api/events", events))
-        .service(get_and_head("/", page));
+        .service(get_and_head("/readyz", readyz::<S>))
+        .service(get_and_head("/metrics", metrics::<S>))
+        .service(get_and_head("/api/queues", queues::<S>))
+        .service(get_and_head("/api/queues/{id}", queue::<S>))
+        .service(get_and_head("/api/events", events::<S>))
+        .service(get_and_head("/", page::<S>));
 }
 
 /// A resource answering GET and HEAD with `handler` (HEAD sends the same
@@ -216,7 +215,7 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
-async fn readyz(state: web::Data<State>) -> HttpResponse {
+async fn readyz<S: Status>(state: web::Data<State<S>>) -> HttpResponse {
     let readiness = state.handle.readiness().await;
     let body = serde_json::json!({
         "ready": readiness.ready(),
@@ -230,23 +229,27 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
     }
 }
 
-async fn metrics(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
+async fn metrics<S: Status>(state: web::Data<State<S>>, req: HttpRequest) -> HttpResponse {
     if let Some(denied) = state.access.denied(&req) {
         return denied;
     }
     HttpResponse::Ok()
         .content_type(OPENMETRICS)
-        .body(state.handle.telemetry().encode())
+        .body(state.handle.metrics_text())
 }
 
-async fn queues(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
+async fn queues<S: Status>(state: web::Data<State<S>>, req: HttpRequest) -> HttpResponse {
     if let Some(denied) = state.access.denied(&req) {
         return denied;
     }
     HttpResponse::Ok().json(state.handle.queues().await)
 }
 
-async fn queue(state: web::Data<State>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+async fn queue<S: Status>(
+    state: web::Data<State<S>>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
     if let Some(denied) = state.access.denied(&req) {
         return denied;
     }
@@ -259,7 +262,7 @@ async fn queue(state: web::Data<State>, req: HttpRequest, id: web::Path<String>)
     }
 }
 
-async fn events(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
+async fn events<S: Status>(state: web::Data<State<S>>, req: HttpRequest) -> HttpResponse {
     if let Some(denied) = state.access.denied(&req) {
         return denied;
     }
@@ -275,7 +278,7 @@ async fn events(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
     response.streaming(sse::client_stream(state.handle.event_stream()))
 }
 
-async fn page(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
+async fn page<S: Status>(state: web::Data<State<S>>, req: HttpRequest) -> HttpResponse {
     if let Some(denied) = state.access.denied(&req) {
         return denied;
     }
