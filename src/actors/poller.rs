@@ -1,6 +1,9 @@
 //! PollerActor: one per queue. Ticks on a stable per-queue phase, never
 //! overlaps cycles, skips (never bursts) missed ticks, slows down a queue
 //! that answers 403/404, and ends every cycle in exactly one event.
+//!
+//! (Past 400 lines: the actor, its messages and the one-event-per-cycle
+//! guard belong together; the cycle itself is `cycle.rs`.)
 
 use std::rc::Rc;
 use std::sync::Arc;

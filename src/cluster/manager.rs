@@ -10,6 +10,10 @@
 //!   nobody else did.
 //! - A clean stop deletes the heartbeat, then the leases, after the pollers
 //!   drained: the others see the deletions at once and take over.
+//!
+//! (Past 400 lines: one loop and its rounds. Every decision is in `plan`
+//! and every bucket call in `kv`; what is left is their order, the fencing
+//! and the logging, which read best together.)
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;

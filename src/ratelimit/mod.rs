@@ -13,6 +13,9 @@
 //!   recovers by a tenth of the budget every [`RECOVERY_STEP`] without one.
 //! - Demand above the rate stretches every queue's interval by the same
 //!   factor ([`RateLimiter::stretch`]), so all queues stay polled, fairly.
+//!
+//! (Past 400 lines: acquiring, pausing and closing are one waiting protocol
+//! whose invariants hold across them; its tests are in `tests.rs`.)
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};

@@ -1,9 +1,7 @@
 //! [`QueueWatch`]: settings plus extras (custom callbacks, restart policy,
 //! TLS roots) in; a running, supervised instance out.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::watch;
@@ -11,22 +9,19 @@ use tokio::time::Instant;
 
 use super::handle::{Handle, Inner, Sentinel, Simulated};
 use super::pollers::{Introduce, PollerSet};
+use super::{poller_specs, StartError};
 use crate::actors::batcher::ObservationsBatcher;
 use crate::actors::metrics::{MatrixStore, MetricsActor};
-use crate::actors::poller::{PollerShared, PollerSpec};
+use crate::actors::poller::PollerShared;
 use crate::actors::token::{TokenActor, TokenConfig};
-use crate::backoff::{ExponentialBackoff, InvalidBackoff};
+use crate::backoff::ExponentialBackoff;
 use crate::callbacks::fanout::CallbackActor;
 use crate::callbacks::spawn::{self as callbacks, CallbackChild, CallbackError};
-use crate::cluster::ClusterError;
-use crate::config::{ConfigError, Settings, Source};
+use crate::config::Settings;
 use crate::event::Event;
-use crate::genesys::tls::TlsError;
-use crate::genesys::wire::OBSERVATIONS_MAX_QUEUES;
-use crate::genesys::{endpoint, tls, ClientOptions, Credentials, EnvError};
+use crate::genesys::{endpoint, tls, ClientOptions, Credentials};
 use crate::ratelimit::RateLimiter;
 use crate::retry::RetryPolicy;
-use crate::schedule;
 #[cfg(feature = "simulator")]
 use crate::secret::Secret;
 #[cfg(feature = "simulator")]
@@ -34,64 +29,6 @@ use crate::simulator::{self, SimulatorConfig};
 use crate::supervisor::{start_in_slot, RestartPolicy, Supervisor};
 use crate::telemetry::{ChildKind, Telemetry};
 use crate::web::EventHub;
-
-/// Why an instance could not start. [`StartError::is_config`] tells the
-/// settings' faults (the binary exits 2) from the world's (exit 1).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StartError {
-    /// The settings are invalid (every problem, each naming its key).
-    #[error(transparent)]
-    Settings(#[from] ConfigError),
-    /// A variable the settings name is missing or unusable.
-    #[error(transparent)]
-    Env(#[from] EnvError),
-    /// `poll.backoff_base` / `poll.backoff_max` do not make a backoff.
-    #[error("poll.backoff_base: {0}")]
-    Backoff(#[from] InvalidBackoff),
-    /// A callback cannot start.
-    #[error(transparent)]
-    Callback(#[from] CallbackError),
-    /// Cluster mode cannot start.
-    #[error(transparent)]
-    Cluster(#[from] ClusterError),
-    /// The TLS configuration (extra root certificates) is unusable.
-    #[error(transparent)]
-    Tls(#[from] TlsError),
-    /// The in-process simulator could not start.
-    #[error("starting the simulator: {0}")]
-    Simulator(std::io::Error),
-    /// `environment: simulated` in a build without the simulator.
-    #[error(
-        "genesys.environment: \"simulated\" needs the built-in simulator, which this build \
-         leaves out (cargo feature `simulator`, on by default)"
-    )]
-    NoSimulator,
-    /// The status API cannot listen on `http.bind`.
-    #[error("http.bind: cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: std::net::SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
-impl StartError {
-    /// Whether the settings are at fault (exit 2) rather than something
-    /// outside them (a NATS server, a port in use, a file: exit 1).
-    pub fn is_config(&self) -> bool {
-        match self {
-            StartError::Settings(_)
-            | StartError::Env(_)
-            | StartError::Backoff(_)
-            | StartError::NoSimulator => true,
-            StartError::Callback(e) => e.is_config(),
-            StartError::Cluster(e) => matches!(e, ClusterError::BadUrl(_)),
-            StartError::Tls(_) | StartError::Simulator(_) | StartError::Bind { .. } => false,
-        }
-    }
-}
 
 /// Builds and starts a queuewatch instance.
 ///
@@ -393,48 +330,6 @@ impl QueueWatch {
         }
         Ok(handle)
     }
-}
-
-/// The spec of every configured queue. Each queue ticks on a phase of its
-/// own, except with `observations`, where queues of one interval are cut
-/// into batches of at most 100 that tick together (one request each), and
-/// the batches spread evenly over the interval.
-pub(crate) fn poller_specs(settings: &Settings) -> Vec<PollerSpec> {
-    let mut phases: HashMap<&str, f64> = HashMap::new();
-    if settings.poll.source == Source::Observations {
-        let mut groups: BTreeMap<Duration, Vec<&str>> = BTreeMap::new();
-        for queue in &settings.queues {
-            groups
-                .entry(settings.queue_interval(queue))
-                .or_default()
-                .push(&queue.id);
-        }
-        for (interval, mut ids) in groups {
-            ids.sort_unstable();
-            let batches = ids.len().div_ceil(OBSERVATIONS_MAX_QUEUES);
-            // Offset each interval group so that groups do not tick together.
-            let offset = schedule::phase_of(&interval.as_millis().to_string());
-            for (index, chunk) in ids.chunks(OBSERVATIONS_MAX_QUEUES).enumerate() {
-                let phase = (offset + index as f64 / batches as f64).fract();
-                phases.extend(chunk.iter().map(|id| (*id, phase)));
-            }
-        }
-    }
-    settings
-        .queues
-        .iter()
-        .map(|queue| PollerSpec {
-            queue_id: queue.id.as_str().into(),
-            name: queue.name.clone(),
-            source: settings.poll.source,
-            interval: settings.queue_interval(queue),
-            phase: phases
-                .get(queue.id.as_str())
-                .copied()
-                .unwrap_or_else(|| schedule::phase_of(&queue.id)),
-            thresholds: settings.queue_thresholds(queue),
-        })
-        .collect()
 }
 
 /// The in-process simulator of `environment: simulated` (`config`, or by

@@ -3,15 +3,18 @@
 //! it; the poller set ([`pollers`]) is the one place pollers start and stop.
 
 mod builder;
+mod error;
 mod handle;
 mod pollers;
 mod reload;
+mod specs;
 
-pub(crate) use builder::poller_specs;
-pub use builder::{QueueWatch, StartError};
+pub use builder::QueueWatch;
+pub use error::StartError;
 pub use handle::Handle;
 use pollers::OwnedPollers;
 pub use reload::ReloadSummary;
+pub(crate) use specs::poller_specs;
 
 #[cfg(test)]
 mod budget_tests;

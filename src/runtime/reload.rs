@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::builder::poller_specs;
 use super::handle::Handle;
+use super::poller_specs;
 use crate::actors::poller::PollerSpec;
 use crate::config::{ConfigError, QueueSettings, Settings};
 

@@ -2,6 +2,8 @@
 //! retries, the shared token and budget, supervision, exactly one event per
 //! cycle. Intervals here are below the 5 s floor of the settings (tests
 //! start without validation) so that each test runs in seconds.
+//!
+//! (Past 400 lines: a suite of independent tests.)
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};

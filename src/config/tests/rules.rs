@@ -1,5 +1,7 @@
 //! One test per validation rule, each checking the exact key path of the
 //! problem it reports (through the public API, on settings built in code).
+//!
+//! (Past 400 lines: a suite of independent tests, one per rule.)
 
 use std::path::PathBuf;
 use std::time::Duration;
