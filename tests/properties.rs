@@ -281,7 +281,7 @@ fn event() -> impl Strategy<Value = Event> {
             Event::Poll(PollEvent {
                 id,
                 timestamp,
-                queue_id,
+                queue_id: queue_id.into(),
                 queue_name,
                 source,
                 position: a.0,
@@ -311,7 +311,7 @@ fn event() -> impl Strategy<Value = Event> {
                 Event::PollFailed(PollFailedEvent {
                     id,
                     timestamp,
-                    queue_id,
+                    queue_id: queue_id.into(),
                     queue_name,
                     source,
                     error,

@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::QueueId;
+
 /// A lease as the bucket shows it: its owner and the revision written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Lease {
@@ -25,11 +27,11 @@ pub(crate) struct View<'a> {
     /// Live instances (this one included).
     pub live: &'a BTreeSet<String>,
     /// Every configured queue.
-    pub queues: &'a BTreeSet<String>,
+    pub queues: &'a BTreeSet<QueueId>,
     /// The lease bucket as last seen: queue id -> lease.
-    pub leases: &'a HashMap<String, Lease>,
+    pub leases: &'a HashMap<QueueId, Lease>,
     /// The leases this instance holds: queue id -> revision written.
-    pub owned: &'a HashMap<String, u64>,
+    pub owned: &'a HashMap<QueueId, u64>,
 }
 
 /// Why a held lease is given up.
@@ -47,7 +49,7 @@ pub(crate) enum Release {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Releases {
     /// Held leases to give up: queue id, revision held, why.
-    pub release: Vec<(String, u64, Release)>,
+    pub release: Vec<(QueueId, u64, Release)>,
     /// The fair share of this instance.
     pub target: usize,
     /// Leases to take to reach the share (after the releases).
@@ -64,8 +66,8 @@ impl<'a> View<'a> {
     /// (least preferred first).
     pub(crate) fn releases(&self) -> Releases {
         let mut release = Vec::new();
-        let mut kept: Vec<(&String, u64)> = Vec::new();
-        let mut held: Vec<(&String, &u64)> = self.owned.iter().collect();
+        let mut kept: Vec<(&QueueId, u64)> = Vec::new();
+        let mut held: Vec<(&QueueId, &u64)> = self.owned.iter().collect();
         held.sort();
         for (queue, revision) in held {
             if !self.queues.contains(queue) {
@@ -117,8 +119,8 @@ impl<'a> View<'a> {
     /// The queues this instance may try to take, most preferred first, with
     /// the revision to update at (`None`: no lease known, create one): free
     /// queues, those of instances not live, and its own from before an outage.
-    pub(crate) fn candidates(&self) -> Vec<(String, Option<u64>)> {
-        let mut free: Vec<(u64, &String, Option<u64>)> = self
+    pub(crate) fn candidates(&self) -> Vec<(QueueId, Option<u64>)> {
+        let mut free: Vec<(u64, &QueueId, Option<u64>)> = self
             .queues
             .iter()
             .filter(|queue| !self.owned.contains_key(*queue))
@@ -141,15 +143,15 @@ impl<'a> View<'a> {
 /// queues are polled.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Enforce {
-    pub stop: Vec<String>,
-    pub start: BTreeSet<String>,
+    pub stop: Vec<QueueId>,
+    pub start: BTreeSet<QueueId>,
 }
 
 /// The difference between the pollers `running` and the leases `owned`.
 pub(crate) fn enforce(
-    owned: &HashMap<String, u64>,
-    running: &BTreeSet<String>,
-    queues: &BTreeSet<String>,
+    owned: &HashMap<QueueId, u64>,
+    running: &BTreeSet<QueueId>,
+    queues: &BTreeSet<QueueId>,
 ) -> Enforce {
     Enforce {
         stop: running
@@ -186,12 +188,16 @@ mod tests {
         items.iter().map(|s| s.to_string()).collect()
     }
 
-    fn leases(items: &[(&str, &str, u64)]) -> HashMap<String, Lease> {
+    fn ids(items: &[&str]) -> BTreeSet<QueueId> {
+        items.iter().map(|&s| s.into()).collect()
+    }
+
+    fn leases(items: &[(&str, &str, u64)]) -> HashMap<QueueId, Lease> {
         items
             .iter()
             .map(|(queue, owner, revision)| {
                 (
-                    queue.to_string(),
+                    (*queue).into(),
                     Lease {
                         owner: owner.to_string(),
                         revision: *revision,
@@ -201,20 +207,20 @@ mod tests {
             .collect()
     }
 
-    fn owned(items: &[(&str, u64)]) -> HashMap<String, u64> {
-        items.iter().map(|(q, r)| (q.to_string(), *r)).collect()
+    fn owned(items: &[(&str, u64)]) -> HashMap<QueueId, u64> {
+        items.iter().map(|&(q, r)| (q.into(), r)).collect()
     }
 
-    fn queues(n: usize) -> BTreeSet<String> {
-        (0..n).map(|i| format!("q{i:02}")).collect()
+    fn queues(n: usize) -> BTreeSet<QueueId> {
+        (0..n).map(|i| format!("q{i:02}").into()).collect()
     }
 
     struct Case {
         name: &'static str,
         live: BTreeSet<String>,
-        queues: BTreeSet<String>,
-        leases: HashMap<String, Lease>,
-        owned: HashMap<String, u64>,
+        queues: BTreeSet<QueueId>,
+        leases: HashMap<QueueId, Lease>,
+        owned: HashMap<QueueId, u64>,
         /// (queue, why) released as lost or unconfigured, in any order.
         released: Vec<(&'static str, Release)>,
         /// How many are released as excess.
@@ -303,7 +309,7 @@ mod tests {
             Case {
                 name: "a queue no longer configured is released",
                 live: set(&["me"]),
-                queues: set(&["q00"]),
+                queues: ids(&["q00"]),
                 leases: leases(&[("q00", "me", 1), ("old", "me", 2)]),
                 owned: owned(&[("q00", 1), ("old", 2)]),
                 released: vec![("old", Release::Unconfigured)],
@@ -357,7 +363,7 @@ mod tests {
                 .release
                 .iter()
                 .filter(|(_, _, why)| *why != Release::Excess)
-                .map(|(q, _, why)| (q.clone(), *why))
+                .map(|(q, _, why)| (q.to_string(), *why))
                 .collect();
             got.sort_by(|a, b| a.0.cmp(&b.0));
             let want: Vec<(String, Release)> = case
@@ -384,7 +390,7 @@ mod tests {
 
     #[test]
     fn candidates_carry_the_revision_to_update_at() {
-        let (live, queues) = (set(&["me"]), set(&["a", "b"]));
+        let (live, queues) = (set(&["me"]), ids(&["a", "b"]));
         let leases = leases(&[("a", "dead", 41)]);
         let owned = owned(&[]);
         let view = View {
@@ -396,10 +402,7 @@ mod tests {
         };
         let mut candidates = view.candidates();
         candidates.sort();
-        assert_eq!(
-            candidates,
-            vec![("a".to_string(), Some(41)), ("b".to_string(), None)]
-        );
+        assert_eq!(candidates, vec![("a".into(), Some(41)), ("b".into(), None)]);
         assert_eq!(view.absent_owners(), set(&["dead"]));
     }
 
@@ -407,7 +410,7 @@ mod tests {
     fn the_excess_released_is_what_this_instance_likes_least() {
         let live = set(&["me", "peer"]);
         let queues = queues(10);
-        let owned: HashMap<String, u64> = queues.iter().map(|q| (q.clone(), 1)).collect();
+        let owned: HashMap<QueueId, u64> = queues.iter().map(|q| (q.clone(), 1)).collect();
         let leases = HashMap::new();
         let view = View {
             me: "me",
@@ -416,7 +419,8 @@ mod tests {
             leases: &leases,
             owned: &owned,
         };
-        let released: BTreeSet<String> = view.releases().release.into_iter().map(|r| r.0).collect();
+        let released: BTreeSet<QueueId> =
+            view.releases().release.into_iter().map(|r| r.0).collect();
         assert_eq!(released.len(), 5);
         let worst_kept = queues
             .iter()
@@ -433,8 +437,8 @@ mod tests {
         // want; the bucket ends with every queue leased exactly once.
         let live = set(&["a", "b", "c"]);
         let queues = queues(50);
-        let mut bucket: HashMap<String, Lease> = HashMap::new();
-        let mut held: HashMap<&str, HashMap<String, u64>> = HashMap::new();
+        let mut bucket: HashMap<QueueId, Lease> = HashMap::new();
+        let mut held: HashMap<&str, HashMap<QueueId, u64>> = HashMap::new();
         for _round in 0..3 {
             for me in ["a", "b", "c"] {
                 let owned = held.entry(me).or_default().clone();
@@ -446,7 +450,7 @@ mod tests {
                     owned: &owned,
                 };
                 let want = view.releases().want;
-                let take: Vec<String> = view
+                let take: Vec<QueueId> = view
                     .candidates()
                     .into_iter()
                     .take(want)
@@ -472,13 +476,13 @@ mod tests {
     #[test]
     fn enforce_runs_exactly_the_owned_configured_queues() {
         let owned = owned(&[("a", 1), ("b", 1), ("gone", 1)]);
-        let running = set(&["b", "c"]);
-        let queues = set(&["a", "b", "c"]);
+        let running = ids(&["b", "c"]);
+        let queues = ids(&["a", "b", "c"]);
         assert_eq!(
             enforce(&owned, &running, &queues),
             Enforce {
                 stop: vec!["c".into()],
-                start: set(&["a"]),
+                start: ids(&["a"]),
             }
         );
     }

@@ -413,7 +413,7 @@ pub(crate) fn poller_specs(settings: &Settings) -> Vec<PollerSpec> {
         .queues
         .iter()
         .map(|queue| PollerSpec {
-            queue_id: queue.id.as_str().into(),
+            queue_id: queue.id.clone(),
             name: queue.name.clone(),
             source: settings.poll.source,
             interval: settings.queue_interval(queue),
@@ -429,7 +429,7 @@ pub(crate) fn poller_specs(settings: &Settings) -> Vec<PollerSpec> {
 /// The simulator of `environment: simulated` when the caller gave none: it
 /// serves the configured queues and allows what the settings budget for.
 fn simulator_for(settings: &Settings) -> SimulatorConfig {
-    let mut config = SimulatorConfig::with_queues(settings.queues.iter().map(|q| q.id.clone()));
+    let mut config = SimulatorConfig::with_queues(settings.queues.iter().map(|q| q.id.to_string()));
     config.rate_limit_per_minute = Some(settings.genesys.rate_limit_per_minute);
     // A long-running demo needs no long request log.
     config.request_log_capacity = 10_000;
