@@ -13,21 +13,21 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use queuewatch::config::{QueueSettings, Settings};
-use queuewatch::{Event, QueueWatch};
+use queuewatch::{Event, QueueId, QueueWatch};
 use tokio::sync::mpsc;
 
 /// An alert raised by [`CapacityAlert`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alert {
     /// The queue that went over capacity.
-    pub queue_id: String,
+    pub queue_id: QueueId,
     /// Its position (or depth) when it did.
     pub depth: Option<u32>,
 }
 
 /// Alerts once when a queue goes over capacity, again only after it recovered.
 pub struct CapacityAlert {
-    over: HashSet<String>,
+    over: HashSet<QueueId>,
     alerts: mpsc::UnboundedSender<Alert>,
 }
 

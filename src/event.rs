@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Source;
 use crate::error::ErrorKind;
+use crate::QueueId;
 
 /// One event: the outcome of one poll cycle of one queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,7 +40,7 @@ pub struct PollEvent {
     /// When the cycle ended, RFC 3339 UTC with milliseconds.
     pub timestamp: String,
     /// The Genesys queue id.
-    pub queue_id: String,
+    pub queue_id: QueueId,
     /// The configured label, if any.
     pub queue_name: Option<String>,
     /// The data source polled.
@@ -78,7 +79,7 @@ pub struct PollFailedEvent {
     /// When the cycle ended, RFC 3339 UTC with milliseconds.
     pub timestamp: String,
     /// The Genesys queue id.
-    pub queue_id: String,
+    pub queue_id: QueueId,
     /// The configured label, if any.
     pub queue_name: Option<String>,
     /// The data source polled.

@@ -41,6 +41,7 @@
 //!   reload settings, shut down.
 //! - [`web::configure`]: mount the status API and page into your actix-web app.
 //! - [`Event`]: what every poll cycle ends in (serde types).
+//! - [`QueueId`]: a queue id, one shared allocation from settings to events.
 //! - [`genesys`]: the Genesys Cloud client on its own; [`simulator`]: a
 //!   simulated Genesys for tests and demos.
 
@@ -56,6 +57,7 @@ pub mod error;
 pub mod event;
 pub mod genesys;
 pub(crate) mod nats;
+mod queue_id;
 pub(crate) mod ratelimit;
 pub(crate) mod retry;
 pub(crate) mod runtime;
@@ -80,6 +82,7 @@ pub use cluster::ClusterError;
 pub use config::Settings;
 pub use event::Event;
 pub use nats::NatsError;
+pub use queue_id::QueueId;
 pub use runtime::{Handle, QueueWatch, ReloadSummary, StartError};
 pub use supervisor::RestartPolicy;
 pub use web::Readiness;

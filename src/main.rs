@@ -279,7 +279,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     let mut ids = args.queues.clone();
     if let Some(path) = &args.config {
         match load(path) {
-            Ok(settings) => ids.extend(settings.queues.into_iter().map(|q| q.id)),
+            Ok(settings) => ids.extend(settings.queues.into_iter().map(|q| String::from(q.id))),
             Err(code) => return code,
         }
     }

@@ -47,7 +47,7 @@ pub(crate) fn failed_event(queue: usize) -> Event {
     Event::PollFailed(PollFailedEvent {
         id: new_event_id(),
         timestamp: now_timestamp(),
-        queue_id: format!("7a1c0000-0000-4000-8000-{queue:012x}"),
+        queue_id: format!("7a1c0000-0000-4000-8000-{queue:012x}").into(),
         queue_name: None,
         source: Source::GuestPosition,
         error: ErrorKind::Timeout,

@@ -92,7 +92,7 @@ async fn web_app_serves_its_routes_beside_queuewatch() {
     let ids: HashSet<String> = actix_web_app::demo_settings()
         .queues
         .into_iter()
-        .map(|q| q.id)
+        .map(|q| q.id.to_string())
         .collect();
     assert!(ids.contains(body["queue_id"].as_str().unwrap()), "{body}");
     let mut queues = client
@@ -127,7 +127,7 @@ async fn listed(handle: &Handle) -> HashSet<String> {
         .queues()
         .await
         .into_iter()
-        .map(|q| q.queue_id)
+        .map(|q| q.queue_id.to_string())
         .collect()
 }
 

@@ -282,7 +282,7 @@ fn event() -> impl Strategy<Value = Event> {
             Event::Poll(PollEvent {
                 id,
                 timestamp,
-                queue_id,
+                queue_id: queue_id.into(),
                 queue_name,
                 source,
                 position: a.0,
@@ -312,7 +312,7 @@ fn event() -> impl Strategy<Value = Event> {
                 Event::PollFailed(PollFailedEvent {
                     id,
                     timestamp,
-                    queue_id,
+                    queue_id: queue_id.into(),
                     queue_name,
                     source,
                     error,

@@ -17,6 +17,7 @@ use crate::ratelimit::RateLimiter;
 use crate::secret::Secret;
 use crate::supervisor::ExitGuard;
 use crate::telemetry::Telemetry;
+use crate::QueueId;
 
 /// How long the first request of a batch waits for the others.
 pub const LINGER: Duration = Duration::from_millis(25);
@@ -26,7 +27,7 @@ pub const LINGER: Duration = Duration::from_millis(25);
 #[rtype(result = "Outcome<Sample>")]
 pub struct Observe {
     /// The queue.
-    pub queue_id: Arc<str>,
+    pub queue_id: QueueId,
     /// The token the poller holds.
     pub token: Secret,
     /// The poller's next tick: the budget is not waited for past it.
@@ -34,7 +35,7 @@ pub struct Observe {
 }
 
 struct Pending {
-    queue_id: Arc<str>,
+    queue_id: QueueId,
     token: Secret,
     deadline: Option<crate::ratelimit::Deadline>,
     reply: oneshot::Sender<Outcome<Sample>>,

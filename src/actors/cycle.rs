@@ -23,10 +23,11 @@ use crate::ratelimit::{Deadline, Denied, RateLimiter};
 use crate::retry::{Decision, RetryPolicy};
 use crate::supervisor::Slot;
 use crate::telemetry::Telemetry;
+use crate::QueueId;
 
 /// What a cycle needs; shared by every cycle of one poller.
 pub(crate) struct CycleContext {
-    pub queue_id: Arc<str>,
+    pub queue_id: QueueId,
     pub source: Source,
     pub options: Arc<ClientOptions>,
     pub tokens: Slot<Addr<TokenActor>>,

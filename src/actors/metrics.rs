@@ -14,6 +14,7 @@ use crate::callbacks::fanout::{emit, CallbackActor};
 use crate::event::Event;
 use crate::supervisor::{ExitGuard, Slot};
 use crate::tracking::{CycleReport, LatencySummary, QueueMatrix, Snapshot};
+use crate::QueueId;
 
 /// The matrices of all queues; shared with every MetricsActor incarnation.
 #[derive(Clone)]
@@ -23,7 +24,7 @@ pub struct MatrixStore {
 
 struct Store {
     history_size: usize,
-    queues: HashMap<String, QueueRecord>,
+    queues: HashMap<QueueId, QueueRecord>,
 }
 
 struct QueueRecord {
@@ -52,7 +53,7 @@ impl MatrixStore {
 #[derive(Debug, Clone, Serialize)]
 pub struct QueueSummary {
     /// Queue id.
-    pub queue_id: String,
+    pub queue_id: QueueId,
     /// Configured label.
     pub queue_name: Option<String>,
     /// The latest event, if the queue was polled yet.
@@ -86,7 +87,7 @@ pub struct QueueDetail {
 #[rtype(result = "()")]
 pub struct Track {
     /// Queue id.
-    pub queue_id: String,
+    pub queue_id: QueueId,
     /// Label.
     pub name: Option<String>,
 }
@@ -96,7 +97,7 @@ pub struct Track {
 #[rtype(result = "()")]
 pub struct Untrack {
     /// Queue id.
-    pub queue_id: String,
+    pub queue_id: QueueId,
 }
 
 /// Record a finished cycle, then hand the event, its smoothed wait filled
@@ -118,7 +119,7 @@ pub struct ListQueues;
 /// One queue in full.
 #[derive(Message)]
 #[rtype(result = "Option<QueueDetail>")]
-pub struct GetQueue(pub String);
+pub struct GetQueue(pub QueueId);
 
 /// The metrics actor.
 pub struct MetricsActor {
@@ -188,10 +189,10 @@ impl Handler<Record> for MetricsActor {
     }
 }
 
-fn summary(queue_id: &str, record: &QueueRecord) -> QueueSummary {
+fn summary(queue_id: &QueueId, record: &QueueRecord) -> QueueSummary {
     let counters = record.matrix.counters();
     QueueSummary {
-        queue_id: queue_id.to_string(),
+        queue_id: queue_id.clone(),
         queue_name: record.name.clone(),
         last_event: record.last.clone(),
         polls: counters.total,
@@ -219,13 +220,18 @@ impl Handler<GetQueue> for MetricsActor {
 
     fn handle(&mut self, msg: GetQueue, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.lock();
-        MessageResult(store.queues.get(&msg.0).map(|record| QueueDetail {
-            summary: summary(&msg.0, record),
-            counters: record.matrix.counters().clone(),
-            latency: record.matrix.latency(),
-            position_accuracy: record.matrix.position_accuracy(),
-            smoothed_wait_seconds: record.matrix.smoothed_wait(),
-            history: record.matrix.history().copied().collect(),
-        }))
+        MessageResult(
+            store
+                .queues
+                .get_key_value(&msg.0)
+                .map(|(id, record)| QueueDetail {
+                    summary: summary(id, record),
+                    counters: record.matrix.counters().clone(),
+                    latency: record.matrix.latency(),
+                    position_accuracy: record.matrix.position_accuracy(),
+                    smoothed_wait_seconds: record.matrix.smoothed_wait(),
+                    history: record.matrix.history().copied().collect(),
+                }),
+        )
     }
 }

@@ -29,6 +29,7 @@ use crate::state::QueueState;
 use crate::supervisor::{ExitGuard, Slot};
 use crate::telemetry::Telemetry;
 use crate::tracking::CycleReport;
+use crate::QueueId;
 
 /// A queue that 403s or 404s is polled at most this rarely (unless its own
 /// interval is longer).
@@ -38,7 +39,7 @@ pub const MAX_SLOWDOWN_INTERVAL: Duration = Duration::from_secs(300);
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollerSpec {
     /// Genesys queue id (a validated UUID).
-    pub queue_id: Arc<str>,
+    pub queue_id: QueueId,
     /// Label.
     pub name: Option<String>,
     /// The data source.
@@ -324,7 +325,7 @@ fn build_event(
             Event::Poll(PollEvent {
                 id: new_event_id(),
                 timestamp: now_timestamp(),
-                queue_id: spec.queue_id.to_string(),
+                queue_id: spec.queue_id.clone(),
                 queue_name: spec.name.clone(),
                 source: spec.source,
                 position: sample.position,
@@ -350,7 +351,7 @@ fn failed_event(spec: &PollerSpec, error: ErrorKind, detail: String, attempts: u
     Event::PollFailed(PollFailedEvent {
         id: new_event_id(),
         timestamp: now_timestamp(),
-        queue_id: spec.queue_id.to_string(),
+        queue_id: spec.queue_id.clone(),
         queue_name: spec.name.clone(),
         source: spec.source,
         error,

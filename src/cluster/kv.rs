@@ -17,6 +17,7 @@ use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
 
 use super::plan::Lease;
+use crate::QueueId;
 
 /// The bucket of queue leases.
 pub(crate) const LEASES_BUCKET: &str = "queuewatch_leases";
@@ -191,9 +192,9 @@ impl Buckets {
 /// One change of the lease bucket.
 pub(crate) enum Change {
     /// `queue` is leased as `lease`.
-    Leased(String, Lease),
+    Leased(QueueId, Lease),
     /// `queue`'s lease is gone.
-    Freed(String),
+    Freed(QueueId),
 }
 
 /// The next change of the lease bucket; pending forever without a watch,
@@ -204,9 +205,9 @@ pub(crate) async fn next_change(watch: &mut Option<kv::Watch>) -> Option<Change>
             Some(Ok(entry)) => Some(match entry.operation {
                 kv::Operation::Put => {
                     let lease = lease_of(&entry);
-                    Change::Leased(entry.key, lease)
+                    Change::Leased(entry.key.into(), lease)
                 }
-                kv::Operation::Delete | kv::Operation::Purge => Change::Freed(entry.key),
+                kv::Operation::Delete | kv::Operation::Purge => Change::Freed(entry.key.into()),
             }),
             Some(Err(e)) => {
                 log::debug!("cluster: the lease watch failed: {e}");

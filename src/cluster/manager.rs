@@ -29,6 +29,7 @@ use crate::supervisor::Fatal;
 use crate::telemetry::LeaseChange::{Acquired, Lost, Released};
 use crate::telemetry::{LeaseTaken, Telemetry};
 use crate::throttle::Throttled;
+use crate::QueueId;
 
 /// Events of the lease bucket arriving together are handled together.
 const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -36,13 +37,13 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 /// What the manager needs of the instance it serves: its poller set.
 pub(crate) trait Pollers: 'static {
     /// Every configured queue.
-    fn configured(&self) -> BTreeSet<String>;
+    fn configured(&self) -> BTreeSet<QueueId>;
     /// The queues polled now.
-    fn running(&self) -> BTreeSet<String>;
+    fn running(&self) -> BTreeSet<QueueId>;
     /// Starts polling `queues` (configured ones).
-    fn start(&self, queues: &BTreeSet<String>);
+    fn start(&self, queues: &BTreeSet<QueueId>);
     /// Stops polling `queue`.
-    fn stop(&self, queue: &str);
+    fn stop(&self, queue: &QueueId);
     /// The set changed, or a reload may have changed intervals: the rate
     /// demand follows the pollers running.
     fn changed(&self);
@@ -73,11 +74,11 @@ pub(super) struct Manager {
     pub watch: Option<kv::Watch>,
     pub watch_since: Option<Instant>,
     /// The lease bucket as last seen.
-    pub view: HashMap<String, Lease>,
+    pub view: HashMap<QueueId, Lease>,
     /// Live instances (keys of the instance bucket), this one included.
     pub live: BTreeSet<String>,
     /// Leases held: queue id -> revision written.
-    pub owned: HashMap<String, u64>,
+    pub owned: HashMap<QueueId, u64>,
     pub last_heartbeat: Option<Instant>,
     pub started: Instant,
     pub frozen: bool,
@@ -245,7 +246,7 @@ impl Manager {
                  owned, as their leases may move",
                 self.owned.len()
             );
-            let owned: Vec<String> = self.owned.drain().map(|(q, _)| q).collect();
+            let owned: Vec<QueueId> = self.owned.drain().map(|(q, _)| q).collect();
             self.telemetry.lease_changed(Lost, owned.len());
             for queue in owned {
                 self.pollers.stop(&queue);
@@ -290,7 +291,7 @@ impl Manager {
         }
     }
 
-    fn view<'a>(&'a self, queues: &'a BTreeSet<String>) -> View<'a> {
+    fn view<'a>(&'a self, queues: &'a BTreeSet<QueueId>) -> View<'a> {
         View {
             me: &self.me,
             live: &self.live,
@@ -343,7 +344,7 @@ impl Manager {
     }
 
     /// Takes up to `want` of the plan's candidates; `true` if any was taken.
-    async fn take(&mut self, buckets: &Buckets, queues: &BTreeSet<String>, want: usize) -> bool {
+    async fn take(&mut self, buckets: &Buckets, queues: &BTreeSet<QueueId>, want: usize) -> bool {
         // An owner is dead only when a direct read finds no heartbeat.
         for owner in self.view(queues).absent_owners() {
             if buckets.is_dead(&owner).await != Some(true) {
@@ -424,7 +425,7 @@ impl Manager {
     async fn release_all(&mut self) {
         let Some(buckets) = &self.buckets else { return };
         buckets.forget(&self.me).await;
-        let owned: Vec<(String, u64)> = self.owned.drain().collect();
+        let owned: Vec<(QueueId, u64)> = self.owned.drain().collect();
         let count = owned.len();
         futures_util::future::join_all(
             owned

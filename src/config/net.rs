@@ -6,29 +6,53 @@ use awc::http::Uri;
 
 use super::validate::{shorten, Problems};
 
+/// How `genesys.environment` should be written.
+const ENVIRONMENT_HINT: &str = "a region domain such as mypurecloud.com, or simulated";
+
+/// Why a `genesys.environment` is refused (each holds the value, shortened).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum EnvironmentError {
+    /// A URL with a scheme.
+    #[error(
+        "{0:?} has a scheme; write only {hint} (genesys.api_url takes a full URL)",
+        hint = ENVIRONMENT_HINT
+    )]
+    Scheme(String),
+    /// A path after the domain.
+    #[error("{0:?} has a path; write only {hint}", hint = ENVIRONMENT_HINT)]
+    Path(String),
+    /// The API or login host instead of the region.
+    #[error(
+        "{0:?}: leave out the api./login. prefix; write only {hint}",
+        hint = ENVIRONMENT_HINT
+    )]
+    HostPrefix(String),
+    /// Uppercase letters.
+    #[error("{0:?} must be lowercase")]
+    Uppercase(String),
+    /// Not a domain name.
+    #[error("{0:?} is not {hint}", hint = ENVIRONMENT_HINT)]
+    NotADomain(String),
+}
+
 /// `simulated` or a plausible region domain (`mypurecloud.com`, `usw2.pure.cloud`).
 /// Domains outside [`super::KNOWN_REGIONS`] are accepted: new regions appear.
-pub(crate) fn check_environment(env: &str) -> Result<(), String> {
-    const HINT: &str = "a region domain such as mypurecloud.com, or simulated";
+pub(crate) fn check_environment(env: &str) -> Result<(), EnvironmentError> {
     if env == "simulated" {
         return Ok(());
     }
     let shown = shorten(env);
     if env.contains("://") {
-        return Err(format!(
-            "{shown:?} has a scheme; write only {HINT} (genesys.api_url takes a full URL)"
-        ));
+        return Err(EnvironmentError::Scheme(shown));
     }
     if env.contains('/') {
-        return Err(format!("{shown:?} has a path; write only {HINT}"));
+        return Err(EnvironmentError::Path(shown));
     }
     if env.starts_with("api.") || env.starts_with("login.") {
-        return Err(format!(
-            "{shown:?}: leave out the api./login. prefix; write only {HINT}"
-        ));
+        return Err(EnvironmentError::HostPrefix(shown));
     }
     if env.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(format!("{shown:?} must be lowercase"));
+        return Err(EnvironmentError::Uppercase(shown));
     }
     let labels_ok = env.len() <= 253
         && env.split('.').all(|label| {
@@ -41,7 +65,7 @@ pub(crate) fn check_environment(env: &str) -> Result<(), String> {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         });
     if !labels_ok || !env.contains('.') {
-        return Err(format!("{shown:?} is not {HINT}"));
+        return Err(EnvironmentError::NotADomain(shown));
     }
     Ok(())
 }
@@ -135,9 +159,20 @@ pub(crate) fn check_nats_urls(p: &mut Problems, path: &str, text: &str) {
     }
 }
 
+/// Why a NATS subject or stream name is refused (each holds the value, shortened).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NatsNameError {
+    /// Not a subject one can publish to.
+    #[error("{0:?} is not a NATS subject (dot-separated tokens without spaces or wildcards)")]
+    Subject(String),
+    /// Not a JetStream stream name.
+    #[error("{0:?} is not a JetStream stream name (letters, digits, - and _)")]
+    Stream(String),
+}
+
 /// A NATS subject to publish to: dot-separated non-empty tokens of printable
 /// characters, no spaces and no wildcards (`*`, `>`).
-pub(crate) fn check_nats_subject(subject: &str) -> Result<(), String> {
+pub(crate) fn check_nats_subject(subject: &str) -> Result<(), NatsNameError> {
     let ok = subject.len() <= 255
         && subject.split('.').all(|token| {
             !token.is_empty()
@@ -148,15 +183,12 @@ pub(crate) fn check_nats_subject(subject: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{:?} is not a NATS subject (dot-separated tokens without spaces or wildcards)",
-            shorten(subject)
-        ))
+        Err(NatsNameError::Subject(shorten(subject)))
     }
 }
 
 /// A JetStream stream name: letters, digits, `-` and `_`, at most 255.
-pub(crate) fn check_stream_name(stream: &str) -> Result<(), String> {
+pub(crate) fn check_stream_name(stream: &str) -> Result<(), NatsNameError> {
     let ok = !stream.is_empty()
         && stream.len() <= 255
         && stream
@@ -165,9 +197,6 @@ pub(crate) fn check_stream_name(stream: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{:?} is not a JetStream stream name (letters, digits, - and _)",
-            shorten(stream)
-        ))
+        Err(NatsNameError::Stream(shorten(stream)))
     }
 }

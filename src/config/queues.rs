@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{duration, number};
+use crate::QueueId;
 
 /// One watched queue (`queues[i]`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -12,7 +13,7 @@ use super::{duration, number};
 pub struct QueueSettings {
     /// The Genesys queue id: a lowercase hyphenated UUID
     /// (`0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10`).
-    pub id: String,
+    pub id: QueueId,
     /// Optional label shown in events, logs and the status page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -34,7 +35,7 @@ pub struct QueueSettings {
 
 impl QueueSettings {
     /// A queue with this id and no name or overrides.
-    pub fn new(id: impl Into<String>) -> QueueSettings {
+    pub fn new(id: impl Into<QueueId>) -> QueueSettings {
         QueueSettings {
             id: id.into(),
             name: None,

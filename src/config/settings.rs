@@ -309,7 +309,7 @@ impl GenesysSettings {
 impl Settings {
     /// Settings with every default and these queue ids (no names, no overrides).
     /// Not validated: call [`Settings::validate`] after changing fields.
-    pub fn for_queues(ids: impl IntoIterator<Item = impl Into<String>>) -> Settings {
+    pub fn for_queues(ids: impl IntoIterator<Item = impl Into<crate::QueueId>>) -> Settings {
         Settings {
             genesys: GenesysSettings::default(),
             poll: PollSettings::default(),

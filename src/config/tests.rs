@@ -20,8 +20,8 @@ struct Timed {
     maybe: Option<Duration>,
 }
 
-fn timed(yaml: &str) -> Result<Timed, String> {
-    serde_saphyr::from_str(yaml).map_err(|e| e.to_string())
+fn timed(yaml: &str) -> Result<Timed, serde_saphyr::Error> {
+    serde_saphyr::from_str(yaml)
 }
 
 #[test]
@@ -61,13 +61,16 @@ fn duration_serde() {
         "every: -5s",
         "every: 1e3",
     ] {
-        let err = timed(bad).unwrap_err();
+        let err = timed(bad).unwrap_err().to_string();
         assert!(
             err.contains("duration"),
             "{bad:?} gave {err:?}, which does not mention durations"
         );
     }
-    assert!(timed("every: 10").unwrap_err().contains("\"10s\""));
+    assert!(timed("every: 10")
+        .unwrap_err()
+        .to_string()
+        .contains("\"10s\""));
     assert!(timed("every: [1]").is_err());
 }
 

@@ -135,8 +135,8 @@ pub(crate) fn warnings(settings: &Settings) -> Vec<Problem> {
 }
 
 fn genesys(p: &mut Problems, g: &GenesysSettings) {
-    if let Err(message) = net::check_environment(&g.environment) {
-        p.push("genesys.environment", message);
+    if let Err(error) = net::check_environment(&g.environment) {
+        p.push("genesys.environment", error.to_string());
     }
     if let Some(url) = &g.api_url {
         net::check_http_url(p, "genesys.api_url", url, true);
@@ -234,8 +234,8 @@ fn queues(p: &mut Problems, settings: &Settings) {
     let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(list.len());
     for (i, queue) in list.iter().enumerate() {
         let at = format!("queues[{i}]");
-        if let Err(message) = check_queue_id(&queue.id) {
-            p.push(format!("{at}.id"), message);
+        if let Err(error) = check_queue_id(&queue.id) {
+            p.push(format!("{at}.id"), error.to_string());
         } else {
             match first_seen.entry(&queue.id) {
                 Entry::Occupied(first) => {
@@ -251,8 +251,8 @@ fn queues(p: &mut Problems, settings: &Settings) {
             }
         }
         if let Some(name) = &queue.name {
-            if let Err(message) = check_queue_name(name) {
-                p.push(format!("{at}.name"), message);
+            if let Err(error) = check_queue_name(name) {
+                p.push(format!("{at}.name"), error.to_string());
             }
         }
         if let Some(interval) = queue.interval {
@@ -262,46 +262,73 @@ fn queues(p: &mut Problems, settings: &Settings) {
     }
 }
 
+/// Why a `queues[i].name` is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum QueueNameError {
+    /// Empty or only whitespace.
+    #[error("must not be empty (leave the key out instead)")]
+    Blank,
+    /// Above [`MAX_QUEUE_NAME`] characters.
+    #[error("{length} characters is above the {max} maximum", max = MAX_QUEUE_NAME)]
+    TooLong {
+        /// Its length in characters.
+        length: usize,
+    },
+    /// Holds a control character.
+    #[error("{shown:?} contains the control character {control:?}")]
+    Control {
+        /// The name, shortened.
+        shown: String,
+        /// The first control character.
+        control: char,
+    },
+}
+
 /// A label for events, logs and the page: not blank, at most
 /// [`MAX_QUEUE_NAME`] characters, no control characters.
-fn check_queue_name(name: &str) -> Result<(), String> {
+fn check_queue_name(name: &str) -> Result<(), QueueNameError> {
     if name.trim().is_empty() {
-        return Err("must not be empty (leave the key out instead)".to_owned());
+        return Err(QueueNameError::Blank);
     }
     let length = name.chars().count();
     if length > MAX_QUEUE_NAME {
-        return Err(format!(
-            "{length} characters is above the {MAX_QUEUE_NAME} maximum"
-        ));
+        return Err(QueueNameError::TooLong { length });
     }
-    if let Some(c) = name.chars().find(|c| c.is_control()) {
-        return Err(format!(
-            "{:?} contains the control character {:?}",
-            shorten(name),
-            c
-        ));
+    if let Some(control) = name.chars().find(|c| c.is_control()) {
+        return Err(QueueNameError::Control {
+            shown: shorten(name),
+            control,
+        });
     }
     Ok(())
 }
 
+/// Why a `queues[i].id` is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum QueueIdError {
+    /// Not shaped 8-4-4-4-12 (the id shortened).
+    #[error(
+        "{0:?} is not a queue UUID (8-4-4-4-12 hex digits, \
+         e.g. 0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10)"
+    )]
+    NotAUuid(String),
+    /// Has uppercase hex digits.
+    #[error("{0:?} must be lowercase, as Genesys writes queue ids")]
+    Uppercase(String),
+}
+
 /// Canonical hyphenated lowercase UUID (8-4-4-4-12): also guarantees the id
 /// is safe to put in a URL path.
-fn check_queue_id(id: &str) -> Result<(), String> {
+fn check_queue_id(id: &str) -> Result<(), QueueIdError> {
     let shape_ok = id.len() == 36
         && id.bytes().enumerate().all(|(i, b)| match i {
             8 | 13 | 18 | 23 => b == b'-',
             _ => b.is_ascii_hexdigit(),
         });
     if !shape_ok {
-        Err(format!(
-            "{:?} is not a queue UUID (8-4-4-4-12 hex digits, \
-             e.g. 0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10)",
-            shorten(id)
-        ))
+        Err(QueueIdError::NotAUuid(shorten(id)))
     } else if id.bytes().any(|b| b.is_ascii_uppercase()) {
-        Err(format!(
-            "{id:?} must be lowercase, as Genesys writes queue ids"
-        ))
+        Err(QueueIdError::Uppercase(id.to_owned()))
     } else {
         Ok(())
     }
@@ -343,11 +370,11 @@ fn callbacks(p: &mut Problems, list: &[CallbackSettings]) {
                 stream,
             } => {
                 net::check_nats_urls(p, &format!("{at}.url"), url);
-                if let Err(message) = net::check_nats_subject(subject) {
-                    p.push(format!("{at}.subject"), message);
+                if let Err(error) = net::check_nats_subject(subject) {
+                    p.push(format!("{at}.subject"), error.to_string());
                 }
-                if let Err(message) = net::check_stream_name(stream) {
-                    p.push(format!("{at}.stream"), message);
+                if let Err(error) = net::check_stream_name(stream) {
+                    p.push(format!("{at}.stream"), error.to_string());
                 }
             }
         }

@@ -341,7 +341,8 @@ async fn start_simulated(
     settings: &Settings,
 ) -> Result<(Simulated, String, Credentials), StartError> {
     let config = config.unwrap_or_else(|| {
-        let mut config = SimulatorConfig::with_queues(settings.queues.iter().map(|q| q.id.clone()));
+        let mut config =
+            SimulatorConfig::with_queues(settings.queues.iter().map(|q| q.id.to_string()));
         config.rate_limit_per_minute = Some(settings.genesys.rate_limit_per_minute);
         // A long-running demo needs no long request log.
         config.request_log_capacity = 10_000;

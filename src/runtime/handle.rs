@@ -88,11 +88,7 @@ impl Handle {
     /// One queue with its tracking matrix, if it is known.
     pub async fn queue(&self, queue_id: &str) -> Option<QueueDetail> {
         let metrics = self.inner.metrics.get()?;
-        metrics
-            .send(GetQueue(queue_id.to_string()))
-            .await
-            .ok()
-            .flatten()
+        metrics.send(GetQueue(queue_id.into())).await.ok().flatten()
     }
 
     /// Whether the instance is ready: a token is held and a poll succeeded.

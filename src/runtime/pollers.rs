@@ -13,6 +13,7 @@ use crate::actors::metrics::{MetricsActor, Track, Untrack};
 use crate::actors::poller::{Drain, PollerActor, PollerShared, PollerSpec};
 use crate::supervisor::{Forget, Slot, Supervise, Supervisor};
 use crate::telemetry::{ChildKind, Telemetry};
+use crate::QueueId;
 
 /// A poller the set started: what it polls and where it is.
 struct Running {
@@ -30,7 +31,7 @@ pub(crate) struct PollerSet {
     metrics: Slot<Addr<MetricsActor>>,
     telemetry: Telemetry,
     introduce: Option<Introduce>,
-    running: Mutex<HashMap<String, Running>>,
+    running: Mutex<HashMap<QueueId, Running>>,
 }
 
 impl PollerSet {
@@ -51,7 +52,7 @@ impl PollerSet {
         }
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<QueueId, Running>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -63,7 +64,7 @@ impl PollerSet {
     /// Starts polling `spec`'s queue; a poller already running for it with
     /// other settings is retired (its matrix stays).
     pub(crate) fn start(&self, spec: PollerSpec) {
-        let id = spec.queue_id.to_string();
+        let id = spec.queue_id.clone();
         let spec = Arc::new(spec);
         let slot: Slot<Addr<PollerActor>> = Slot::default();
         let shared = self.shared.clone();
@@ -103,7 +104,7 @@ impl PollerSet {
     }
 
     /// Stops a queue's poller for good and forgets its matrix and series.
-    pub(crate) fn stop(&self, id: &str) {
+    pub(crate) fn stop(&self, id: &QueueId) {
         self.supervisor.do_send(Forget {
             id: format!("poller:{id}"),
         });
@@ -119,13 +120,13 @@ impl PollerSet {
         self.telemetry.forget_queue(id);
         if let Some(metrics) = self.metrics.get() {
             metrics.do_send(Untrack {
-                queue_id: id.to_string(),
+                queue_id: id.clone(),
             });
         }
     }
 
     /// The spec of every running poller, by queue id.
-    pub(crate) fn specs(&self) -> HashMap<String, Arc<PollerSpec>> {
+    pub(crate) fn specs(&self) -> HashMap<QueueId, Arc<PollerSpec>> {
         self.running()
             .iter()
             .map(|(id, p)| (id.clone(), p.spec.clone()))
@@ -133,7 +134,7 @@ impl PollerSet {
     }
 
     /// The queue ids polled now.
-    pub(crate) fn ids(&self) -> BTreeSet<String> {
+    pub(crate) fn ids(&self) -> BTreeSet<QueueId> {
         self.running().keys().cloned().collect()
     }
 
@@ -156,7 +157,7 @@ impl PollerSet {
 pub(crate) struct OwnedPollers(pub super::Handle);
 
 impl crate::cluster::Pollers for OwnedPollers {
-    fn configured(&self) -> BTreeSet<String> {
+    fn configured(&self) -> BTreeSet<QueueId> {
         self.0
             .settings()
             .queues
@@ -165,19 +166,19 @@ impl crate::cluster::Pollers for OwnedPollers {
             .collect()
     }
 
-    fn running(&self) -> BTreeSet<String> {
+    fn running(&self) -> BTreeSet<QueueId> {
         self.0.inner.pollers.ids()
     }
 
-    fn start(&self, queues: &BTreeSet<String>) {
+    fn start(&self, queues: &BTreeSet<QueueId>) {
         for spec in super::poller_specs(&self.0.settings()) {
-            if queues.contains(spec.queue_id.as_ref()) {
+            if queues.contains(&spec.queue_id) {
                 self.0.inner.pollers.introduce(spec);
             }
         }
     }
 
-    fn stop(&self, queue: &str) {
+    fn stop(&self, queue: &QueueId) {
         self.0.inner.pollers.stop(queue);
     }
 

@@ -304,7 +304,7 @@ async fn the_demand_follows_the_queues_polled() {
     );
     for id in &queues[5..] {
         let queue = crate::config::QueueSettings {
-            id: id.clone(),
+            id: id.into(),
             ..run.handle.settings().queues[0].clone()
         };
         run.handle.add_queue(queue).await.unwrap();

@@ -9,16 +9,17 @@ use super::handle::Handle;
 use super::poller_specs;
 use crate::actors::poller::PollerSpec;
 use crate::config::{ConfigError, QueueSettings, Settings};
+use crate::QueueId;
 
 /// What a reload changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReloadSummary {
     /// Queues started.
-    pub added: Vec<String>,
+    pub added: Vec<QueueId>,
     /// Queues stopped.
-    pub removed: Vec<String>,
+    pub removed: Vec<QueueId>,
     /// Queues restarted with new settings (interval, name, thresholds, source).
-    pub restarted: Vec<String>,
+    pub restarted: Vec<QueueId>,
     /// Queues left running as they were.
     pub unchanged: usize,
     /// Settings sections that changed but only take effect after a process restart.
@@ -72,9 +73,9 @@ impl Handle {
             needs_restart: restart_only_changes(&self.settings(), &settings),
             ..ReloadSummary::default()
         };
-        let desired: HashMap<String, PollerSpec> = poller_specs(&settings)
+        let desired: HashMap<QueueId, PollerSpec> = poller_specs(&settings)
             .into_iter()
-            .map(|spec| (spec.queue_id.to_string(), spec))
+            .map(|spec| (spec.queue_id.clone(), spec))
             .collect();
         // In cluster mode the lease manager starts owned queues; it reads
         // the new settings itself.
@@ -85,8 +86,8 @@ impl Handle {
             .unwrap_or_else(|e| e.into_inner())
             .is_some();
         let pollers = &self.inner.pollers;
-        let current: HashMap<String, Arc<PollerSpec>> = pollers.specs();
-        let ids: BTreeSet<&String> = desired.keys().chain(current.keys()).collect();
+        let current: HashMap<QueueId, Arc<PollerSpec>> = pollers.specs();
+        let ids: BTreeSet<&QueueId> = desired.keys().chain(current.keys()).collect();
         for id in ids {
             match (current.get(id), desired.get(id)) {
                 (Some(_), None) => {

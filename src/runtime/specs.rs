@@ -38,7 +38,7 @@ pub(crate) fn poller_specs(settings: &Settings) -> Vec<PollerSpec> {
         .queues
         .iter()
         .map(|queue| PollerSpec {
-            queue_id: queue.id.as_str().into(),
+            queue_id: queue.id.clone(),
             name: queue.name.clone(),
             source: settings.poll.source,
             interval: settings.queue_interval(queue),

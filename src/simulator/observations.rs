@@ -84,46 +84,76 @@ pub(crate) fn parse(
     }
     let raw: RawQuery = serde_json::from_slice(body)
         .map_err(|err| bad_request(format!("Unable to parse the request body: {err}")))?;
-    check(raw).map_err(bad_request)
+    check(raw).map_err(|error| bad_request(error.to_string()))
 }
 
 fn bad_request(message: String) -> Rejection {
     (StatusCode::BAD_REQUEST, message)
 }
 
-fn check(raw: RawQuery) -> Result<ObservationQuery, String> {
+/// Why a query body is refused (the message of the 400 answer).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum QueryError {
+    #[error("filter.type '{0}' must be 'and' or 'or'")]
+    FilterType(String),
+    #[error("filter.clauses are not supported by the simulator")]
+    Clauses,
+    #[error("filter.predicates must not be empty")]
+    NoPredicates,
+    #[error("filter.predicates has {0} entries; at most {max} are allowed", max = MAX_PREDICATES)]
+    TooManyPredicates(usize),
+    #[error("filter.predicates[{index}]: {error}")]
+    Predicate { index: usize, error: PredicateError },
+    #[error("metrics must not be empty")]
+    NoMetrics,
+    #[error("metric '{0}' is not supported")]
+    Metric(String),
+}
+
+/// Why one filter predicate is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum PredicateError {
+    #[error("type '{0}' is not supported")]
+    Type(String),
+    #[error("dimension '{0}' is not supported")]
+    Dimension(String),
+    #[error("dimension is required")]
+    NoDimension,
+    #[error("operator '{0}' is not supported")]
+    Operator(String),
+    #[error("value is required")]
+    NoValue,
+}
+
+fn check(raw: RawQuery) -> Result<ObservationQuery, QueryError> {
     let filter = raw.filter;
     let conjunctive = match filter.kind.as_str() {
         "and" => true,
         "or" => false,
-        other => return Err(format!("filter.type '{other}' must be 'and' or 'or'")),
+        _ => return Err(QueryError::FilterType(filter.kind)),
     };
     if !filter.clauses.is_empty() {
-        return Err("filter.clauses are not supported by the simulator".to_owned());
+        return Err(QueryError::Clauses);
     }
     match filter.predicates.len() {
-        0 => return Err("filter.predicates must not be empty".to_owned()),
-        n if n > MAX_PREDICATES => {
-            return Err(format!(
-                "filter.predicates has {n} entries; at most {MAX_PREDICATES} are allowed"
-            ))
-        }
+        0 => return Err(QueryError::NoPredicates),
+        n if n > MAX_PREDICATES => return Err(QueryError::TooManyPredicates(n)),
         _ => {}
     }
     let mut queue_ids: Vec<String> = Vec::new();
     for (index, predicate) in filter.predicates.into_iter().enumerate() {
-        let id = queue_id_of(predicate).map_err(|e| format!("filter.predicates[{index}]: {e}"))?;
+        let id = queue_id_of(predicate).map_err(|error| QueryError::Predicate { index, error })?;
         if !queue_ids.contains(&id) {
             queue_ids.push(id);
         }
     }
     if raw.metrics.is_empty() {
-        return Err("metrics must not be empty".to_owned());
+        return Err(QueryError::NoMetrics);
     }
     let metrics = raw
         .metrics
         .iter()
-        .map(|name| Metric::parse(name).ok_or_else(|| format!("metric '{name}' is not supported")))
+        .map(|name| Metric::parse(name).ok_or_else(|| QueryError::Metric(name.clone())))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ObservationQuery {
         matches_nothing: conjunctive && queue_ids.len() > 1,
@@ -132,23 +162,23 @@ fn check(raw: RawQuery) -> Result<ObservationQuery, String> {
     })
 }
 
-fn queue_id_of(predicate: RawPredicate) -> Result<String, String> {
+fn queue_id_of(predicate: RawPredicate) -> Result<String, PredicateError> {
     let kind = predicate.kind.as_deref().unwrap_or("dimension");
     if kind != "dimension" {
-        return Err(format!("type '{kind}' is not supported"));
+        return Err(PredicateError::Type(kind.to_owned()));
     }
-    match predicate.dimension.as_deref() {
-        Some("queueId") => {}
-        Some(other) => return Err(format!("dimension '{other}' is not supported")),
-        None => return Err("dimension is required".to_owned()),
+    match predicate.dimension {
+        Some(dimension) if dimension == "queueId" => {}
+        Some(other) => return Err(PredicateError::Dimension(other)),
+        None => return Err(PredicateError::NoDimension),
     }
     let operator = predicate.operator.as_deref().unwrap_or("matches");
     if operator != "matches" {
-        return Err(format!("operator '{operator}' is not supported"));
+        return Err(PredicateError::Operator(operator.to_owned()));
     }
     match predicate.value {
         Some(value) if !value.is_empty() => Ok(value),
-        _ => Err("value is required".to_owned()),
+        _ => Err(PredicateError::NoValue),
     }
 }
 

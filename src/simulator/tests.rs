@@ -234,18 +234,45 @@ fn observation_queries_are_checked() {
     let other_dimension = serde_json::json!({"filter":{"type":"or","predicates":[{"dimension":"userId","value":"u"}]},"metrics":["oWaiting"]});
     let no_value = serde_json::json!({"filter":{"type":"or","predicates":[{"dimension":"queueId"}]},"metrics":["oWaiting"]});
     let wrong_shape = serde_json::json!({"filter":"q1","metrics":["oWaiting"]});
-    for body in [
-        too_many,
-        unknown_metric,
-        no_metrics,
-        bad_type,
-        other_dimension,
-        no_value,
-        wrong_shape,
+    let clauses = serde_json::json!({"filter":{"type":"or","predicates":predicates(1),"clauses":[{}]},"metrics":["oWaiting"]});
+    let no_predicates =
+        serde_json::json!({"filter":{"type":"or","predicates":[]},"metrics":["oWaiting"]});
+    let other_kind = serde_json::json!({"filter":{"type":"or","predicates":[{"type":"metric","dimension":"queueId","value":"q"}]},"metrics":["oWaiting"]});
+    let no_dimension = serde_json::json!({"filter":{"type":"or","predicates":[{"value":"q"}]},"metrics":["oWaiting"]});
+    let other_operator = serde_json::json!({"filter":{"type":"or","predicates":[predicates(1)[0].clone(), {"dimension":"queueId","operator":"exists","value":"q"}]},"metrics":["oWaiting"]});
+    for (body, want) in [
+        (
+            too_many,
+            "filter.predicates has 101 entries; at most 100 are allowed",
+        ),
+        (unknown_metric, "metric 'oBogus' is not supported"),
+        (no_metrics, "metrics must not be empty"),
+        (bad_type, "filter.type 'xor' must be 'and' or 'or'"),
+        (
+            other_dimension,
+            "filter.predicates[0]: dimension 'userId' is not supported",
+        ),
+        (no_value, "filter.predicates[0]: value is required"),
+        (wrong_shape, "Unable to parse the request body: "),
+        (clauses, "filter.clauses are not supported by the simulator"),
+        (no_predicates, "filter.predicates must not be empty"),
+        (
+            other_kind,
+            "filter.predicates[0]: type 'metric' is not supported",
+        ),
+        (no_dimension, "filter.predicates[0]: dimension is required"),
+        (
+            other_operator,
+            "filter.predicates[1]: operator 'exists' is not supported",
+        ),
     ] {
         let (status, message) = parse(&body).expect_err("refused");
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert!(!message.is_empty());
+        if want.ends_with(": ") {
+            assert!(message.starts_with(want), "{message}");
+        } else {
+            assert_eq!(message, want, "{body}");
+        }
     }
     assert_eq!(
         observations::parse(Some("text/plain"), ok.to_string().as_bytes()).map_err(|e| e.0),

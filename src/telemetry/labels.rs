@@ -8,6 +8,7 @@ use std::fmt;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 
 use crate::error::ErrorKind;
+use crate::QueueId;
 
 /// A closed set of label values: the enum, its `ALL` (every series starts at
 /// zero) and its text.
@@ -129,17 +130,23 @@ impl CallbackLabels {
     }
 }
 
-/// A queue id (dynamic: the configured queues).
+/// A queue id (dynamic: the configured queues); shares the id's allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(super) struct QueueLabels {
-    pub queue_id: String,
+    pub queue_id: QueueId,
 }
 
 impl QueueLabels {
-    pub fn new(queue_id: &str) -> Self {
+    pub fn new(queue_id: &QueueId) -> Self {
         QueueLabels {
-            queue_id: queue_id.to_string(),
+            queue_id: queue_id.clone(),
         }
+    }
+}
+
+impl EncodeLabelValue for QueueId {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
     }
 }
 
@@ -207,6 +214,9 @@ mod tests {
             encoded(CallbackLabels::new("nats:bench")),
             r#"{callback="nats:bench"}"#
         );
-        assert_eq!(encoded(QueueLabels::new("q-1")), r#"{queue_id="q-1"}"#);
+        assert_eq!(
+            encoded(QueueLabels::new(&"q-1".into())),
+            r#"{queue_id="q-1"}"#
+        );
     }
 }

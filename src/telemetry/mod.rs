@@ -173,7 +173,7 @@ mod tests {
             agents_on_queue: Some(3),
             ..Default::default()
         };
-        t.queue_sample("q", &sample);
+        t.queue_sample(&"q".into(), &sample);
         t.lease_changed(LeaseChange::Lost, 1);
         let text = t.encode();
         let types: Vec<&str> = text

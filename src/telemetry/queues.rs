@@ -10,6 +10,7 @@ use prometheus_client::registry::{Registry, Unit};
 use super::labels::QueueLabels;
 use super::Telemetry;
 use crate::genesys::Sample;
+use crate::QueueId;
 
 /// Per-queue gauges are exported only up to this many queues (bounded label
 /// cardinality); above it, only the aggregate series exist.
@@ -72,7 +73,7 @@ impl Telemetry {
     }
 
     /// The last sample of a queue, as per-queue gauges (when enabled).
-    pub(crate) fn queue_sample(&self, queue_id: &str, sample: &Sample) {
+    pub(crate) fn queue_sample(&self, queue_id: &QueueId, sample: &Sample) {
         let m = &self.inner.queues;
         if !m.per_queue.load(Ordering::Relaxed) {
             return;
@@ -90,7 +91,7 @@ impl Telemetry {
     }
 
     /// Drops a removed queue's series.
-    pub(crate) fn forget_queue(&self, queue_id: &str) {
+    pub(crate) fn forget_queue(&self, queue_id: &QueueId) {
         let m = &self.inner.queues;
         let labels = QueueLabels::new(queue_id);
         m.depth.remove(&labels);
@@ -113,7 +114,7 @@ mod tests {
             agents_on_queue: Some(3),
             ..Sample::default()
         };
-        t.queue_sample("q-1", &sample);
+        t.queue_sample(&"q-1".into(), &sample);
         let text = t.encode();
         for line in [
             "queuewatch_queues 2",
@@ -124,7 +125,7 @@ mod tests {
             assert!(text.contains(&format!("{line}\n")), "{line}: {text}");
         }
         t.set_queues(PER_QUEUE_LIMIT + 1);
-        t.queue_sample("q-2", &sample);
+        t.queue_sample(&"q-2".into(), &sample);
         let text = t.encode();
         assert!(!text.contains("q-1") && !text.contains("q-2"), "{text}");
         assert!(text.ends_with("# EOF\n"));
@@ -138,9 +139,9 @@ mod tests {
             position: Some(1),
             ..Sample::default()
         };
-        t.queue_sample("q-1", &sample);
-        t.queue_sample("q-2", &sample);
-        t.forget_queue("q-1");
+        t.queue_sample(&"q-1".into(), &sample);
+        t.queue_sample(&"q-2".into(), &sample);
+        t.forget_queue(&"q-1".into());
         let text = t.encode();
         assert!(!text.contains("q-1") && text.contains("q-2"), "{text}");
     }

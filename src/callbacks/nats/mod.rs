@@ -143,8 +143,8 @@ impl Health {
     }
 
     /// A JetStream request about the stream failed with `error`.
-    fn failed(&self, config: &NatsConfig, client: &async_nats::Client, error: &str) {
-        if nats_client::is_timeout(error) {
+    fn failed(&self, config: &NatsConfig, client: &async_nats::Client, error: &StreamError) {
+        if error.is_timeout() {
             return; // an outage, waited out
         }
         let lasted = self
@@ -300,12 +300,24 @@ async fn setup(config: &NatsConfig, health: &Health) -> Option<jetstream::Contex
     }
 }
 
+/// Why the stream could not be made ready.
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    /// JetStream could not get or create it (its text as async-nats gives it).
+    #[error(transparent)]
+    GetOrCreate(#[from] jetstream::context::CreateStreamError),
+}
+
+impl StreamError {
+    /// No answer in time: an outage, waited out.
+    fn is_timeout(&self) -> bool {
+        nats_client::is_timeout(&self.to_string())
+    }
+}
+
 /// Creates the stream if missing; warns when an existing one does not take our subjects.
-async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> Result<(), String> {
-    let stream = js
-        .get_or_create_stream(config.stream_config())
-        .await
-        .map_err(|e| e.to_string())?;
+async fn ensure_stream(js: &jetstream::Context, config: &NatsConfig) -> Result<(), StreamError> {
+    let stream = js.get_or_create_stream(config.stream_config()).await?;
     let probe = format!("{}.probe", config.subject);
     let subjects = &stream.cached_info().config.subjects;
     if !subjects

@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::QueueId;
+
 /// A lease as the bucket shows it: its owner and the revision written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Lease {
@@ -25,11 +27,11 @@ pub(crate) struct View<'a> {
     /// Live instances (this one included).
     pub live: &'a BTreeSet<String>,
     /// Every configured queue.
-    pub queues: &'a BTreeSet<String>,
+    pub queues: &'a BTreeSet<QueueId>,
     /// The lease bucket as last seen: queue id -> lease.
-    pub leases: &'a HashMap<String, Lease>,
+    pub leases: &'a HashMap<QueueId, Lease>,
     /// The leases this instance holds: queue id -> revision written.
-    pub owned: &'a HashMap<String, u64>,
+    pub owned: &'a HashMap<QueueId, u64>,
 }
 
 /// Why a held lease is given up.
@@ -47,7 +49,7 @@ pub(crate) enum Release {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Releases {
     /// Held leases to give up: queue id, revision held, why.
-    pub release: Vec<(String, u64, Release)>,
+    pub release: Vec<(QueueId, u64, Release)>,
     /// The fair share of this instance.
     pub target: usize,
     /// Leases to take to reach the share (after the releases).
@@ -64,8 +66,8 @@ impl<'a> View<'a> {
     /// (least preferred first).
     pub(crate) fn releases(&self) -> Releases {
         let mut release = Vec::new();
-        let mut kept: Vec<(&String, u64)> = Vec::new();
-        let mut held: Vec<(&String, &u64)> = self.owned.iter().collect();
+        let mut kept: Vec<(&QueueId, u64)> = Vec::new();
+        let mut held: Vec<(&QueueId, &u64)> = self.owned.iter().collect();
         held.sort();
         for (queue, revision) in held {
             if !self.queues.contains(queue) {
@@ -117,8 +119,8 @@ impl<'a> View<'a> {
     /// The queues this instance may try to take, most preferred first, with
     /// the revision to update at (`None`: no lease known, create one): free
     /// queues, those of instances not live, and its own from before an outage.
-    pub(crate) fn candidates(&self) -> Vec<(String, Option<u64>)> {
-        let mut free: Vec<(u64, &String, Option<u64>)> = self
+    pub(crate) fn candidates(&self) -> Vec<(QueueId, Option<u64>)> {
+        let mut free: Vec<(u64, &QueueId, Option<u64>)> = self
             .queues
             .iter()
             .filter(|queue| !self.owned.contains_key(*queue))
@@ -141,15 +143,15 @@ impl<'a> View<'a> {
 /// queues are polled.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Enforce {
-    pub stop: Vec<String>,
-    pub start: BTreeSet<String>,
+    pub stop: Vec<QueueId>,
+    pub start: BTreeSet<QueueId>,
 }
 
 /// The difference between the pollers `running` and the leases `owned`.
 pub(crate) fn enforce(
-    owned: &HashMap<String, u64>,
-    running: &BTreeSet<String>,
-    queues: &BTreeSet<String>,
+    owned: &HashMap<QueueId, u64>,
+    running: &BTreeSet<QueueId>,
+    queues: &BTreeSet<QueueId>,
 ) -> Enforce {
     Enforce {
         stop: running

@@ -6,12 +6,16 @@ fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-fn leases(items: &[(&str, &str, u64)]) -> HashMap<String, Lease> {
+fn ids(items: &[&str]) -> BTreeSet<QueueId> {
+    items.iter().map(|&s| s.into()).collect()
+}
+
+fn leases(items: &[(&str, &str, u64)]) -> HashMap<QueueId, Lease> {
     items
         .iter()
         .map(|(queue, owner, revision)| {
             (
-                queue.to_string(),
+                (*queue).into(),
                 Lease {
                     owner: owner.to_string(),
                     revision: *revision,
@@ -21,20 +25,20 @@ fn leases(items: &[(&str, &str, u64)]) -> HashMap<String, Lease> {
         .collect()
 }
 
-fn owned(items: &[(&str, u64)]) -> HashMap<String, u64> {
-    items.iter().map(|(q, r)| (q.to_string(), *r)).collect()
+fn owned(items: &[(&str, u64)]) -> HashMap<QueueId, u64> {
+    items.iter().map(|&(q, r)| (q.into(), r)).collect()
 }
 
-fn queues(n: usize) -> BTreeSet<String> {
-    (0..n).map(|i| format!("q{i:02}")).collect()
+fn queues(n: usize) -> BTreeSet<QueueId> {
+    (0..n).map(|i| format!("q{i:02}").into()).collect()
 }
 
 struct Case {
     name: &'static str,
     live: BTreeSet<String>,
-    queues: BTreeSet<String>,
-    leases: HashMap<String, Lease>,
-    owned: HashMap<String, u64>,
+    queues: BTreeSet<QueueId>,
+    leases: HashMap<QueueId, Lease>,
+    owned: HashMap<QueueId, u64>,
     /// (queue, why) released as lost or unconfigured, in any order.
     released: Vec<(&'static str, Release)>,
     /// How many are released as excess.
@@ -123,7 +127,7 @@ fn releases_and_candidates() {
         Case {
             name: "a queue no longer configured is released",
             live: set(&["me"]),
-            queues: set(&["q00"]),
+            queues: ids(&["q00"]),
             leases: leases(&[("q00", "me", 1), ("old", "me", 2)]),
             owned: owned(&[("q00", 1), ("old", 2)]),
             released: vec![("old", Release::Unconfigured)],
@@ -177,7 +181,7 @@ fn releases_and_candidates() {
             .release
             .iter()
             .filter(|(_, _, why)| *why != Release::Excess)
-            .map(|(q, _, why)| (q.clone(), *why))
+            .map(|(q, _, why)| (q.to_string(), *why))
             .collect();
         got.sort_by(|a, b| a.0.cmp(&b.0));
         let want: Vec<(String, Release)> = case
@@ -204,7 +208,7 @@ fn releases_and_candidates() {
 
 #[test]
 fn candidates_carry_the_revision_to_update_at() {
-    let (live, queues) = (set(&["me"]), set(&["a", "b"]));
+    let (live, queues) = (set(&["me"]), ids(&["a", "b"]));
     let leases = leases(&[("a", "dead", 41)]);
     let owned = owned(&[]);
     let view = View {
@@ -216,10 +220,7 @@ fn candidates_carry_the_revision_to_update_at() {
     };
     let mut candidates = view.candidates();
     candidates.sort();
-    assert_eq!(
-        candidates,
-        vec![("a".to_string(), Some(41)), ("b".to_string(), None)]
-    );
+    assert_eq!(candidates, vec![("a".into(), Some(41)), ("b".into(), None)]);
     assert_eq!(view.absent_owners(), set(&["dead"]));
 }
 
@@ -227,7 +228,7 @@ fn candidates_carry_the_revision_to_update_at() {
 fn the_excess_released_is_what_this_instance_likes_least() {
     let live = set(&["me", "peer"]);
     let queues = queues(10);
-    let owned: HashMap<String, u64> = queues.iter().map(|q| (q.clone(), 1)).collect();
+    let owned: HashMap<QueueId, u64> = queues.iter().map(|q| (q.clone(), 1)).collect();
     let leases = HashMap::new();
     let view = View {
         me: "me",
@@ -236,7 +237,7 @@ fn the_excess_released_is_what_this_instance_likes_least() {
         leases: &leases,
         owned: &owned,
     };
-    let released: BTreeSet<String> = view.releases().release.into_iter().map(|r| r.0).collect();
+    let released: BTreeSet<QueueId> = view.releases().release.into_iter().map(|r| r.0).collect();
     assert_eq!(released.len(), 5);
     let worst_kept = queues
         .iter()
@@ -253,8 +254,8 @@ fn every_queue_is_taken_once_when_instances_follow_the_plan() {
     // want; the bucket ends with every queue leased exactly once.
     let live = set(&["a", "b", "c"]);
     let queues = queues(50);
-    let mut bucket: HashMap<String, Lease> = HashMap::new();
-    let mut held: HashMap<&str, HashMap<String, u64>> = HashMap::new();
+    let mut bucket: HashMap<QueueId, Lease> = HashMap::new();
+    let mut held: HashMap<&str, HashMap<QueueId, u64>> = HashMap::new();
     for _round in 0..3 {
         for me in ["a", "b", "c"] {
             let owned = held.entry(me).or_default().clone();
@@ -266,7 +267,7 @@ fn every_queue_is_taken_once_when_instances_follow_the_plan() {
                 owned: &owned,
             };
             let want = view.releases().want;
-            let take: Vec<String> = view
+            let take: Vec<QueueId> = view
                 .candidates()
                 .into_iter()
                 .take(want)
@@ -292,13 +293,13 @@ fn every_queue_is_taken_once_when_instances_follow_the_plan() {
 #[test]
 fn enforce_runs_exactly_the_owned_configured_queues() {
     let owned = owned(&[("a", 1), ("b", 1), ("gone", 1)]);
-    let running = set(&["b", "c"]);
-    let queues = set(&["a", "b", "c"]);
+    let running = ids(&["b", "c"]);
+    let queues = ids(&["a", "b", "c"]);
     assert_eq!(
         enforce(&owned, &running, &queues),
         Enforce {
             stop: vec!["c".into()],
-            start: set(&["a"]),
+            start: ids(&["a"]),
         }
     );
 }

@@ -423,3 +423,86 @@ fn cluster_rules() {
     });
     expect_valid(&s);
 }
+
+/// The typed rule errors (queue id and name, environment, NATS names) give
+/// the messages word for word as before they were typed.
+#[test]
+fn typed_rule_errors_keep_their_text() {
+    const HINT: &str = "a region domain such as mypurecloud.com, or simulated";
+    type Change = Box<dyn Fn(&mut Settings)>;
+    let cases: Vec<(Change, String)> = vec![
+        (
+            Box::new(|s| s.queues[0].id = "nope".into()),
+            "queues[0].id: \"nope\" is not a queue UUID (8-4-4-4-12 hex digits, e.g. \
+             0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10)"
+                .into(),
+        ),
+        (
+            Box::new(|s| s.queues[0].id = "5F2D9A44-1C3E-4B8F-A7D6-92E1B0C4F388".into()),
+            "queues[0].id: \"5F2D9A44-1C3E-4B8F-A7D6-92E1B0C4F388\" must be lowercase, \
+             as Genesys writes queue ids"
+                .into(),
+        ),
+        (
+            Box::new(|s| s.queues[0].name = Some(" ".into())),
+            "queues[0].name: must not be empty (leave the key out instead)".into(),
+        ),
+        (
+            Box::new(|s| s.queues[0].name = Some("x".repeat(300))),
+            "queues[0].name: 300 characters is above the 256 maximum".into(),
+        ),
+        (
+            Box::new(|s| s.queues[0].name = Some("a\u{1b}b".into())),
+            "queues[0].name: \"a\\u{1b}b\" contains the control character '\\u{1b}'".into(),
+        ),
+        (
+            Box::new(|s| s.genesys.environment = "https://mypurecloud.com".into()),
+            format!(
+                "genesys.environment: \"https://mypurecloud.com\" has a scheme; write only \
+                 {HINT} (genesys.api_url takes a full URL)"
+            ),
+        ),
+        (
+            Box::new(|s| s.genesys.environment = "mypurecloud.com/x".into()),
+            format!("genesys.environment: \"mypurecloud.com/x\" has a path; write only {HINT}"),
+        ),
+        (
+            Box::new(|s| s.genesys.environment = "api.mypurecloud.com".into()),
+            format!(
+                "genesys.environment: \"api.mypurecloud.com\": leave out the api./login. \
+                 prefix; write only {HINT}"
+            ),
+        ),
+        (
+            Box::new(|s| s.genesys.environment = "MyPureCloud.com".into()),
+            "genesys.environment: \"MyPureCloud.com\" must be lowercase".into(),
+        ),
+        (
+            Box::new(|s| s.genesys.environment = "x".repeat(300)),
+            format!(
+                "genesys.environment: \"{}...\" is not {HINT}",
+                "x".repeat(60)
+            ),
+        ),
+        (
+            Box::new(|s| {
+                s.callbacks = vec![CallbackSettings::Nats {
+                    url: "nats://a:4222".into(),
+                    subject: "a.*".into(),
+                    stream: "MY.STREAM".into(),
+                }]
+            }),
+            "callbacks[0].subject: \"a.*\" is not a NATS subject (dot-separated tokens \
+             without spaces or wildcards)\n\
+             callbacks[0].stream: \"MY.STREAM\" is not a JetStream stream name (letters, \
+             digits, - and _)"
+                .into(),
+        ),
+    ];
+    for (change, want) in cases {
+        let mut s = base();
+        change(&mut s);
+        let found: Vec<String> = problems(&s).iter().map(ToString::to_string).collect();
+        assert_eq!(found.join("\n"), want);
+    }
+}
