@@ -55,6 +55,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod genesys;
+pub mod logs;
 pub(crate) mod nats;
 pub(crate) mod ratelimit;
 pub(crate) mod retry;
