@@ -56,6 +56,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod genesys;
+pub mod logs;
 pub(crate) mod nats;
 mod queue_id;
 pub(crate) mod ratelimit;

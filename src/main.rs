@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use queuewatch::config::{ConfigError, Settings, SHOWN_PROBLEMS};
+use queuewatch::logs::LogFormat;
 
 /// Watches Genesys Cloud queues: polls position and wait time within rate
 /// limits, keeps a bounded history per queue, and hands every result to callbacks.
@@ -20,6 +21,16 @@ use queuewatch::config::{ConfigError, Settings, SHOWN_PROBLEMS};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as `text` (for people) or `json` (one object per line, for
+    /// log shippers). `RUST_LOG` sets the filter.
+    #[arg(
+        long,
+        global = true,
+        env = "QUEUEWATCH_LOG_FORMAT",
+        default_value = "text",
+        value_parser = parse_log_format
+    )]
+    log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,14 +82,17 @@ struct SimulateArgs {
     seed: Option<u64>,
 }
 
+fn parse_log_format(text: &str) -> Result<LogFormat, String> {
+    text.parse()
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let logger = queuewatch::logs::builder(cli.log_format).build();
     // A client's malformed request is logged at debug, not as our error.
     let _ = queuewatch::web::QuietClientErrors::install(logger);
     match cli.command {
@@ -267,6 +281,10 @@ async fn stop_signal() -> &'static str {
 #[cfg(feature = "simulator")]
 const MAX_GENERATE: usize = queuewatch::config::MAX_QUEUES;
 
+/// Queues `simulate` makes up when given no queue flags and no ./settings.yaml.
+#[cfg(feature = "simulator")]
+const DEFAULT_GENERATED: usize = 5;
+
 #[cfg(feature = "simulator")]
 fn simulate(args: SimulateArgs) -> ExitCode {
     if args.generate > MAX_GENERATE {
@@ -285,8 +303,24 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     }
     ids.extend((0..args.generate).map(|_| uuid::Uuid::new_v4().to_string()));
     if ids.is_empty() {
-        eprintln!("simulate: no queues: pass --queue ID, --generate N or --config FILE");
-        return ExitCode::from(2);
+        // No queue flags: the queues of ./settings.yaml, else a few made up.
+        let default = std::path::Path::new("settings.yaml");
+        if default.is_file() {
+            match load(default) {
+                Ok(settings) => ids.extend(settings.queues.into_iter().map(|q| q.id)),
+                Err(code) => return code,
+            }
+            println!(
+                "no queue flags: serving the {} queue(s) of ./settings.yaml",
+                ids.len()
+            );
+        } else {
+            ids.extend((0..DEFAULT_GENERATED).map(|_| uuid::Uuid::new_v4().to_string()));
+            println!(
+                "no queue flags and no ./settings.yaml: serving {DEFAULT_GENERATED} generated queue(s) \
+                 (--queue ID, --generate N or --config FILE choose others)"
+            );
+        }
     }
     match serve_simulator(args, ids) {
         Ok(()) => ExitCode::SUCCESS,

@@ -260,6 +260,132 @@ fn special_settings_files_exit_2_at_once() {
     }
 }
 
+/// Starts `simulate` with no queue flags in `dir`; its first stdout lines
+/// (what it serves, where it listens).
+fn simulate_in(dir: &std::path::Path) -> (Child, Lines, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(["simulate", "--bind", "127.0.0.1:0"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = Lines::read(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    stdout.wait_for("the simulator listens", Duration::from_secs(30), |line| {
+        seen.push(line.to_string());
+        line.starts_with("Genesys simulator on http://")
+            .then_some(())
+    });
+    (child, stdout, seen)
+}
+
+#[test]
+fn simulate_without_queue_flags_serves_settings_yaml_or_five_generated_queues() {
+    let dir = temp_dir("simulate-defaults");
+    let (mut child, _, lines) = simulate_in(dir.path());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("no ./settings.yaml: serving 5 generated queue(s)")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.ends_with("serving 5 queue(s)")),
+        "{lines:?}"
+    );
+    std::fs::write(
+        dir.join("settings.yaml"),
+        "queues:\n  - id: 0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10\n  - id: 0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a11\n",
+    )
+    .unwrap();
+    let (mut child, mut stdout, lines) = simulate_in(dir.path());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("serving the 2 queue(s) of ./settings.yaml")),
+        "{lines:?}"
+    );
+    // The settings' queues are the ones served (listed after the address).
+    stdout.wait_for(
+        "the settings' queue listed",
+        Duration::from_secs(10),
+        |line| {
+            line.contains("0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a11")
+                .then_some(())
+        },
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn version_names_the_crate_version() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim(),
+        format!("queuewatch {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// `--log-format json`: every stderr line is one JSON object with time,
+/// level, target and message; event lines carry the event's fields.
+#[test]
+fn json_logs_are_one_object_per_line_with_the_event_fields() {
+    let dir = temp_dir("json-logs");
+    let file = dir.join("s.yaml");
+    std::fs::write(
+        &file,
+        "http:\n  bind: null\npoll:\n  interval: 5s\nqueues:\n  - id: 0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10\n    name: support\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&file)
+        .args(["--for", "3s", "--log-format", "json"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for line in &lines {
+        for key in ["time", "level", "target", "message"] {
+            assert!(line.get(key).is_some(), "{key} missing: {line}");
+        }
+    }
+    let event = lines
+        .iter()
+        .find(|l| l["target"] == "queuewatch::event")
+        .unwrap_or_else(|| panic!("no event line: {stderr}"));
+    assert_eq!(event["queue_id"], "0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10");
+    assert_eq!(event["queue_name"], "support");
+    assert_eq!(event["type"], "poll");
+    assert!(event["id"].is_string(), "{event}");
+    // Start-up stays readable: the HTTP server's chatter is filtered out.
+    assert!(
+        !lines.iter().any(|l| l["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("actix_server"))),
+        "{stderr}"
+    );
+    // The environment variable does the same.
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&file)
+        .env("QUEUEWATCH_LOG_FORMAT", "yaml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a bad format is a usage error");
+}
+
 #[test]
 fn simulate_generate_is_bounded() {
     let dir = temp_dir("generate");

@@ -13,6 +13,7 @@ impl EventSink for LogSink {
                 let fmt_f64 = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}s"));
                 log::info!(
                     target: "queuewatch::event",
+                    event:serde = event;
                     "queue={} name={} position={} waiting={} agents={} wait={} smoothed={} over_capacity={} exceeds_wait={} availability={} latency={:.1}ms attempts={}",
                     e.queue_id,
                     e.queue_name.as_deref().unwrap_or("-"),
@@ -31,6 +32,7 @@ impl EventSink for LogSink {
             }
             Event::PollFailed(e) => log::warn!(
                 target: "queuewatch::event",
+                event:serde = event;
                 "queue={} name={} poll failed: {} ({}) after {} attempt(s)",
                 e.queue_id,
                 e.queue_name.as_deref().unwrap_or("-"),
