@@ -307,7 +307,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         let default = std::path::Path::new("settings.yaml");
         if default.is_file() {
             match load(default) {
-                Ok(settings) => ids.extend(settings.queues.into_iter().map(|q| q.id)),
+                Ok(settings) => ids.extend(settings.queues.into_iter().map(|q| q.id.to_string())),
                 Err(code) => return code,
             }
             println!(
