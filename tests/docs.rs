@@ -659,7 +659,7 @@ async fn poll_events_of_every_source_match_the_schema() {
         running.push((source, settings, handle, events));
     }
     for (source, settings, handle, events) in &mut running {
-        let mut waiting: BTreeSet<String> = settings.queues.iter().map(|q| q.id.clone()).collect();
+        let mut waiting: BTreeSet<String> = settings.queues.iter().map(|q| q.id.to_string()).collect();
         let seen = events_until(handle, events, &schema, |event| {
             if event["type"] == "poll" {
                 waiting.remove(event["queue_id"].as_str().unwrap());
@@ -732,7 +732,7 @@ async fn failure_events_of_the_api_faults_match_the_schema() {
     let mut missing: HashMap<String, ErrorKind> = HashMap::new();
     for (queue, (kind, rule)) in settings.queues.iter().zip(wanted) {
         sim.faults().push(rule.for_queue(queue.id.clone()));
-        missing.insert(queue.id.clone(), kind);
+        missing.insert(queue.id.to_string(), kind);
     }
     events_until(&handle, &mut events, &schema, |event| {
         let queue = event["queue_id"].as_str().unwrap();
@@ -1006,7 +1006,7 @@ impl Served {
         let mut settings = instance_settings(source, tag, 2);
         settings.http.bind = Some(([127, 0, 0, 1], 0).into());
         settings.callbacks = vec![CallbackSettings::Log];
-        let queues: Vec<String> = settings.queues.iter().map(|q| q.id.clone()).collect();
+        let queues: Vec<String> = settings.queues.iter().map(|q| q.id.to_string()).collect();
         let handle = QueueWatch::new(settings).start().await.unwrap();
         let mut events = handle.event_stream();
         let mut waiting: BTreeSet<String> = queues.iter().cloned().collect();
