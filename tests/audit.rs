@@ -95,7 +95,8 @@ fn sigterm_during_heavy_polling_loses_no_event() {
     wait_for_lines(&audit, 2 * QUEUES, &mut run.child);
     // Before the stop: nothing dropped so far (the drop counter, by
     // callback), and how many cycles had finished.
-    let metrics = support::http::get(run.status_api, "/metrics");
+    let accept = support::metrics::PROMETHEUS_ACCEPT;
+    let metrics = support::http::get_accepting(run.status_api, "/metrics", accept);
     let families = parse_openmetrics(&metrics).unwrap_or_else(|e| panic!("{e}\n{metrics}"));
     let delivered = &families
         .get("queuewatch_event_deliveries")

@@ -21,7 +21,7 @@ use queuewatch::genesys::Credentials;
 use queuewatch::secret::Secret;
 use queuewatch::simulator::{Fault, FaultRule, SimulatorConfig};
 use queuewatch::{Handle, QueueWatch};
-use support::metrics::{check_histogram, parse_openmetrics, Family};
+use support::metrics::{check_histogram, parse_openmetrics, Family, PROMETHEUS_ACCEPT};
 
 const Q1: &str = "0b6c3b7e-4f1d-4c57-9a8e-3f1f2d7c9a10";
 const Q2: &str = "1c7d4c8f-5a2e-4d68-8b9f-4a2a3e8d0b21";
@@ -88,6 +88,19 @@ impl Instance {
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }
+        self.send(path, request).await
+    }
+
+    /// GET `path` with an `Accept` header: status, content type, body.
+    async fn get_accepting(&self, path: &str, accept: &str) -> (u16, String, Vec<u8>) {
+        let request = self
+            .client
+            .get(self.url(path))
+            .insert_header(("Accept", accept));
+        self.send(path, request).await
+    }
+
+    async fn send(&self, path: &str, request: awc::ClientRequest) -> (u16, String, Vec<u8>) {
         let mut response = request
             .send()
             .await
@@ -266,7 +279,8 @@ async fn metrics_are_valid_openmetrics_with_every_family() {
     );
     qw.event("poll", is_poll).await;
 
-    let (status, content_type, body) = qw.get("/metrics", None).await;
+    // As Prometheus asks for it (the classic text: tests/prometheus.rs).
+    let (status, content_type, body) = qw.get_accepting("/metrics", PROMETHEUS_ACCEPT).await;
     assert_eq!(status, 200);
     assert!(
         content_type.starts_with("application/openmetrics-text"),

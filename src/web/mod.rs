@@ -12,6 +12,7 @@
 //! # }
 //! ```
 
+mod metrics;
 mod quiet_log;
 mod routes;
 mod sse;
@@ -28,6 +29,10 @@ use actix_web::web;
 /// [`crate::Handle`], or anything else that tells the [`Status`]).
 ///
 /// Every route answers GET and HEAD; other methods get 405 with `Allow`.
+/// `/metrics` is OpenMetrics for clients whose `Accept` names
+/// `application/openmetrics-text` (Prometheus does), the classic Prometheus
+/// text format (0.0.4) for the rest (`*/*`, no `Accept`).
+///
 /// When the settings name `http.auth_token_env`, every route but the health
 /// checks needs `Authorization: Bearer <token>` (any case of `Bearer`; or
 /// `?access_token=` for the page's event stream, which browsers cannot send

@@ -233,9 +233,22 @@ async fn metrics<S: Status>(state: web::Data<State<S>>, req: HttpRequest) -> Htt
     if let Some(denied) = state.access.denied(&req) {
         return denied;
     }
+    // OpenMetrics for scrapers that name it (Prometheus does), the classic
+    // text for the rest (curl's `*/*`, promtool): `metrics::Format::negotiate`.
+    let accept = req.headers().get_all(header::ACCEPT);
+    let format = super::metrics::Format::negotiate(accept.filter_map(|v| v.to_str().ok()));
+    let text = state.handle.metrics_text();
+    let (content_type, body) = match format {
+        super::metrics::Format::OpenMetrics => (OPENMETRICS, text),
+        super::metrics::Format::Prometheus => (
+            super::metrics::PROMETHEUS_TEXT,
+            super::metrics::to_prometheus_text(&text),
+        ),
+    };
     HttpResponse::Ok()
-        .content_type(OPENMETRICS)
-        .body(state.handle.metrics_text())
+        .content_type(content_type)
+        .insert_header((header::VARY, "Accept"))
+        .body(body)
 }
 
 async fn queues<S: Status>(state: web::Data<State<S>>, req: HttpRequest) -> HttpResponse {

@@ -31,11 +31,22 @@ pub fn raw(addr: impl ToSocketAddrs, request: &str) -> (u16, String) {
 
 /// An HTTP/1.0 GET of `path`; the body, or `None` when nothing answers (yet).
 pub fn try_get(addr: SocketAddr, path: &str) -> Option<String> {
-    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    try_get_with(addr, path, "")
+}
+
+/// [`try_get`] with more header lines (`extra`: each ending in `\r\n`).
+fn try_get_with(addr: SocketAddr, path: &str, extra: &str) -> Option<String> {
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{extra}\r\n");
     let response = exchange(addr, &request, Duration::from_secs(5)).ok()?;
     response
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_owned())
+}
+
+/// [`get`] with an `Accept` header (`/metrics`: see `support::metrics`).
+pub fn get_accepting(addr: SocketAddr, path: &str, accept: &str) -> String {
+    try_get_with(addr, path, &format!("Accept: {accept}\r\n"))
+        .unwrap_or_else(|| panic!("GET {path} on {addr}: no answer"))
 }
 
 /// [`try_get`] that must be answered.

@@ -1,9 +1,17 @@
 //! Reading `/metrics`: a strict parser of the OpenMetrics text format (the
 //! subset queuewatch emits), and a lenient look-up of one series for
 //! expositions read over a plain socket.
+//!
+//! `/metrics` answers OpenMetrics only to an `Accept` that names it (send
+//! [`PROMETHEUS_ACCEPT`]); without one, or to curl's `*/*`, it answers the
+//! classic Prometheus text, which [`sample`] reads as well.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
+
+/// The `Accept` header Prometheus 2.x scrapes with (OpenMetrics first).
+pub const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
+    application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 /// One metric family of a text exposition.
 #[derive(Debug, Default)]

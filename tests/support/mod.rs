@@ -1,9 +1,10 @@
 //! What the integration tests share: loopback ports, temp dirs, queue ids,
 //! waits with a deadline ([`wait`]), the spawned binary ([`bin`]), an event
 //! collector ([`events`]), a blocking HTTP client for child processes
-//! ([`http`]), the OpenMetrics parser ([`metrics`]), NATS servers
-//! ([`nats`]), a simulator that stops on drop ([`sim`]) and the webhook
-//! receiver ([`webhook`]).
+//! ([`http`]), a live instance serving every `/metrics` family ([`live`]),
+//! the OpenMetrics parser ([`metrics`]), NATS servers ([`nats`]), the
+//! metric names of PromQL expressions ([`promql`]), a simulator that stops
+//! on drop ([`sim`]) and the webhook receiver ([`webhook`]).
 //!
 //! Each test file takes it with `mod support;` and uses what it needs.
 
@@ -12,8 +13,10 @@
 pub mod bin;
 pub mod events;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod nats;
+pub mod promql;
 pub mod sim;
 pub mod wait;
 pub mod webhook;
