@@ -1,7 +1,7 @@
 //! The one error taxonomy used everywhere a poll can fail.
 //!
 //! [`ErrorKind`] is exactly the set of `error` values of a `poll_failed` event
-//! (SPEC section 4). [`PollError`] carries a kind plus what a retry decision
+//! (docs/events.md). [`PollError`] carries a kind plus what a retry decision
 //! needs (HTTP status, `Retry-After`) and a human-readable detail.
 
 use std::fmt;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Why a poll (or a token request) failed. Serialises as the SPEC's snake_case names.
+/// Why a poll (or a token request) failed. Serialises as the snake_case names of docs/events.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -53,7 +53,7 @@ impl ErrorKind {
         ErrorKind::Cancelled,
     ];
 
-    /// The SPEC name, e.g. `"rate_limited"`.
+    /// The documented name, e.g. `"rate_limited"`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::RateLimited => "rate_limited",
@@ -107,7 +107,7 @@ impl fmt::Display for ErrorKind {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{kind}: {detail}")]
 pub struct PollError {
-    /// The SPEC error kind.
+    /// The documented error kind.
     pub kind: ErrorKind,
     /// Human-readable detail for the event's `detail` field. Never holds secrets.
     pub detail: String,

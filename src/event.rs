@@ -1,4 +1,4 @@
-//! The event every poll cycle of every queue ends in (SPEC section 4).
+//! The event every poll cycle of every queue ends in (docs/events.md).
 
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +20,7 @@ impl actix::Message for Event {
     type Result = ();
 }
 
-/// Agent availability estimate (SPEC section 4).
+/// Agent availability estimate (docs/events.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Availability {

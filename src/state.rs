@@ -1,4 +1,4 @@
-//! Queue state flags from one sample and the queue's thresholds (SPEC section 4).
+//! Queue state flags from one sample and the queue's thresholds (docs/events.md).
 
 use crate::config::Thresholds;
 use crate::event::Availability;

@@ -58,7 +58,7 @@ fn shipped_settings_yaml_loads() {
 }
 
 #[test]
-fn defaults_equal_spec_section_2() {
+fn defaults_are_the_documented_ones() {
     let s = Settings::from_yaml_str(&queues_yaml()).unwrap();
     let g = &s.genesys;
     assert_eq!(g.environment, "simulated");
@@ -92,7 +92,7 @@ fn defaults_equal_spec_section_2() {
 }
 
 #[test]
-fn section_7_defaults() {
+fn cluster_defaults() {
     let yaml = format!(
         "{}cluster: {{}}\ncallbacks:\n  - kind: nats\n  - kind: jsonl\n",
         queues_yaml()

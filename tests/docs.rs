@@ -659,7 +659,8 @@ async fn poll_events_of_every_source_match_the_schema() {
         running.push((source, settings, handle, events));
     }
     for (source, settings, handle, events) in &mut running {
-        let mut waiting: BTreeSet<String> = settings.queues.iter().map(|q| q.id.to_string()).collect();
+        let mut waiting: BTreeSet<String> =
+            settings.queues.iter().map(|q| q.id.to_string()).collect();
         let seen = events_until(handle, events, &schema, |event| {
             if event["type"] == "poll" {
                 waiting.remove(event["queue_id"].as_str().unwrap());

@@ -1,5 +1,5 @@
 #![cfg(feature = "simulator")]
-//! The HTTP status API (SPEC section 5) over real loopback HTTP: every
+//! The HTTP status API (docs/http-api.md) over real loopback HTTP: every
 //! endpoint of a live instance polling the built-in simulator.
 //!
 //! Waits are on events (`Handle::event_stream`, or the SSE stream itself),

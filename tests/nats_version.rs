@@ -1,5 +1,5 @@
 #![cfg(feature = "simulator")]
-//! The supported NATS servers (SPEC section 7): 2.10 and newer with
+//! The supported NATS servers (docs/cluster.md): 2.10 and newer with
 //! JetStream. A server that answers but is older, or has JetStream off, fails
 //! the start with a clear error naming its version and the minimum (exit 1
 //! for the binary), for cluster mode and the `kind: nats` callback alike; an

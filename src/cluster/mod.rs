@@ -1,5 +1,5 @@
 //! Cluster mode (`cluster:`): instances share the queue set through leases
-//! in JetStream key-value buckets (SPEC section 7).
+//! in JetStream key-value buckets (docs/cluster.md).
 //!
 //! - [`plan`]: the ownership decision, pure (who should release and take what).
 //! - [`kv`]: the two buckets (heartbeats and leases) and their operations.

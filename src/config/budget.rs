@@ -4,7 +4,7 @@
 //! interval; `observations` batches up to [`OBSERVATIONS_BATCH`] queues of the
 //! same interval into one request. When demand exceeds
 //! `genesys.rate_limit_per_minute`, every interval is multiplied by
-//! [`Budget::stretch`] (SPEC section 2: a warning, not an error).
+//! [`Budget::stretch`] (a warning, not an error: docs/settings.md).
 
 use std::collections::BTreeMap;
 use std::fmt;

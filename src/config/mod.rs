@@ -1,4 +1,4 @@
-//! Settings: everything settings.yaml can say (SPEC sections 2 and 7).
+//! Settings: everything settings.yaml can say (docs/settings.md, docs/cluster.md).
 //!
 //! One typed tree, rooted at [`Settings`], whose doc comments are the user
 //! documentation of each key. Loading is two steps:

@@ -1,7 +1,7 @@
 //! The typed settings tree: every key of settings.yaml with its default.
 //!
 //! The doc comments here are the user documentation of each key; the default
-//! of each key is the `default_*` function next to it (SPEC section 2).
+//! of each key is the `default_*` function next to it (docs/settings.md).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -83,7 +83,7 @@ pub struct GenesysSettings {
     pub rate_limit_per_minute: u32,
 }
 
-/// Where queue data comes from (`poll.source`); see SPEC section 1.
+/// Where queue data comes from (`poll.source`; docs/settings.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
@@ -148,7 +148,7 @@ pub struct HttpSettings {
     pub auth_token_env: Option<String>,
 }
 
-/// `cluster:` — several instances share the queues through NATS (SPEC section 7).
+/// `cluster:` — several instances share the queues through NATS (docs/cluster.md).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSettings {

@@ -29,7 +29,8 @@ pub const MAX_QUEUE_NAME: usize = 256;
 pub const MAX_HISTORY: usize = 100_000;
 /// Largest `poll.max_retries`.
 pub const MAX_RETRIES: u32 = 100;
-/// Region domains named in SPEC section 1 (others are accepted, with a warning).
+/// The Genesys Cloud region domains (docs/settings.md, `genesys.environment`);
+/// others are accepted, with a warning.
 pub const KNOWN_REGIONS: &[&str] = &[
     "mypurecloud.com",
     "mypurecloud.ie",

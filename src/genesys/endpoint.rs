@@ -1,4 +1,4 @@
-//! Where Genesys is and who we are to it: the hosts of a region (SPEC 1:
+//! Where Genesys is and who we are to it: the hosts of a region (Genesys:
 //! `https://api.<domain>`, `https://login.<domain>`) and the OAuth client's
 //! credentials (and any other secret the settings name) from the environment.
 

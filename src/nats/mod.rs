@@ -1,6 +1,6 @@
 //! NATS as the `kind: nats` callback and cluster mode both use it:
 //! connecting, and the supported servers.
-//! SPEC section 7.
+//! docs/cluster.md.
 //!
 //! The client is `async-nats` (tokio-based, rustls with the `ring`
 //! provider). URLs are never logged as given: they may carry credentials

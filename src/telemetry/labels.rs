@@ -84,7 +84,7 @@ label_values! {
     }
 }
 
-/// `kind` of `poll_failures`: the SPEC name.
+/// `kind` of `poll_failures`: the documented name.
 impl EncodeLabelValue for ErrorKind {
     fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
         EncodeLabelValue::encode(&self.as_str(), encoder)

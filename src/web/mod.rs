@@ -1,4 +1,4 @@
-//! The HTTP status API and page (SPEC section 5), as an actix-web
+//! The HTTP status API and page (docs/http-api.md), as an actix-web
 //! [`configure`] function: queuewatch's own server uses it, and an
 //! integrator mounts it into their own `App`.
 //!
