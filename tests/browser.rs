@@ -3,6 +3,10 @@
 //! over the DevTools protocol on a pipe (`--remote-debugging-pipe`: no port,
 //! no extra crates), against a live in-process run on the simulator.
 //!
+//! The instance requires an API token (`http.auth_token_env`): the page
+//! asks for it, the test types it in, and no URL the browser requested (as
+//! the DevTools network events report them) carries it.
+//!
 //! Without `/usr/bin/chromium` the test prints a skip notice, or fails when
 //! `CI` is set. With `QUEUEWATCH_SCREENSHOT=1` it also writes
 //! `docs/status-page.png` (1280x800).
@@ -41,6 +45,9 @@ const QUEUES: [(&str, &str); 5] = [
 const PAGE_WAIT: Duration = Duration::from_secs(45);
 /// Longest wait for one DevTools reply.
 const CDP_WAIT: Duration = Duration::from_secs(20);
+/// The status API's token, from this variable.
+const TOKEN_VAR: &str = "QUEUEWATCH_TEST_BROWSER_TOKEN_4D2E";
+const TOKEN: &str = "br0wser-test-token-9f41c";
 
 /// `Some(path)` when chromium is installed; otherwise a skip notice, or a
 /// failure under CI (the CI script installs chromium).
@@ -63,6 +70,8 @@ struct Browser {
     from_browser: mpsc::Receiver<Value>,
     next_id: u64,
     session: String,
+    /// Every URL the page requested (`Network.requestWillBeSent`), in order.
+    requested: Vec<String>,
     /// Removed when the browser is gone (fields drop after `Drop::drop`).
     _profile: TempDir,
 }
@@ -120,6 +129,7 @@ impl Browser {
             from_browser,
             next_id: 0,
             session: String::new(),
+            requested: Vec::new(),
             _profile: profile,
         };
         let target = browser.call(false, "Target.createTarget", json!({"url": "about:blank"}));
@@ -168,6 +178,39 @@ impl Browser {
                 }
                 return reply["result"].clone();
             }
+            self.note(&reply);
+        }
+    }
+
+    /// Keeps what an event (a message without an id) tells about requests.
+    fn note(&mut self, message: &Value) {
+        if message["method"] == "Network.requestWillBeSent" {
+            if let Some(url) = message["params"]["request"]["url"].as_str() {
+                self.requested.push(url.to_owned());
+            }
+        }
+    }
+
+    /// Every URL requested so far (the events still in the pipe included).
+    fn requested_urls(&mut self) -> Vec<String> {
+        while let Ok(message) = self.from_browser.try_recv() {
+            self.note(&message);
+        }
+        self.requested.clone()
+    }
+
+    /// Types `text` into the focused element and presses Enter, as a user would.
+    fn type_and_enter(&mut self, text: &str) {
+        self.call(true, "Input.insertText", json!({"text": text}));
+        for kind in ["keyDown", "keyUp"] {
+            let mut key = json!({
+                "type": kind, "key": "Enter", "code": "Enter",
+                "windowsVirtualKeyCode": 13, "nativeVirtualKeyCode": 13,
+            });
+            if kind == "keyDown" {
+                key["text"] = json!("\r");
+            }
+            self.call(true, "Input.dispatchKeyEvent", key);
         }
     }
 
@@ -227,9 +270,11 @@ impl Drop for Browser {
 }
 
 /// The page as the test sees it: rows in display order with every
-/// `data-field` cell's text.
+/// `data-field` cell's text, the totals above the table, the sign-in form.
 const SNAPSHOT: &str = r##"(() => {
   if (!document.body || !document.getElementById("event-count")) return null;
+  const total = id => document.getElementById(id);
+  const login = document.getElementById("login");
   const rows = Array.from(document.querySelectorAll("#rows tr[data-queue-id]")).map(tr => {
     const fields = {};
     tr.querySelectorAll("[data-field]").forEach(c => { fields[c.dataset.field] = c.textContent.trim(); });
@@ -242,6 +287,7 @@ const SNAPSHOT: &str = r##"(() => {
       flags: tr.querySelector('[data-field="flags"]').dataset.flags || "",
       badges: tr.querySelectorAll('[data-field="flags"] .badge').length,
       history: history.dataset.history || "",
+      wait: tr.querySelector('[data-field="estimated_wait"]').dataset.value || "",
       points: Number(history.dataset.points || 0),
       lines: history.querySelectorAll("svg polyline, svg circle").length,
       updated: time ? time.getAttribute("datetime") || "" : "",
@@ -254,6 +300,18 @@ const SNAPSHOT: &str = r##"(() => {
     shown: Number(document.getElementById("shown-count").textContent),
     marker: window.__qwTestMarker === true,
     navigations: performance.getEntriesByType("navigation").length,
+    login: !login.hidden,
+    login_error: document.getElementById("login-error").textContent,
+    auth: document.body.dataset.auth || "",
+    logout: !document.getElementById("logout").hidden,
+    totals: {
+      over_capacity: Number(total("total-over-capacity").dataset.value),
+      over_wait: Number(total("total-over-wait").dataset.value),
+      failing: Number(total("total-failing").dataset.value),
+      longest_wait: total("total-longest-wait").dataset.value,
+      longest_queue: total("total-longest-wait").dataset.queueId || "",
+      longest_text: total("total-longest-wait").querySelector("dd").textContent,
+    },
     rows,
   };
 })()"##;
@@ -280,6 +338,7 @@ fn filled(text: &Value) -> bool {
 /// Every queue has a row with its name, id, numbers, a badge, a time and a sparkline.
 fn all_rows_filled(state: &Value) -> bool {
     state["ready"] == "1"
+        && state["login"] == false
         && rows(state).len() == QUEUES.len()
         && rows(state).iter().all(|r| {
             let f = &r["fields"];
@@ -292,6 +351,59 @@ fn all_rows_filled(state: &Value) -> bool {
                 && r["history"] == "loaded"
                 && r["points"].as_u64() >= Some(1)
         })
+}
+
+/// The totals above the table agree with the rows (all shown): flags of the
+/// last poll, failed rows, and the longest estimated wait with its queue.
+fn check_totals(state: &Value) {
+    let totals = &state["totals"];
+    let count = |flag: &str| {
+        rows(state)
+            .iter()
+            .filter(|r| r["state"] == "ok" && r["flags"].as_str().unwrap().contains(flag))
+            .count()
+    };
+    assert_eq!(totals["over_capacity"], count("over_capacity"), "{state:#}");
+    assert_eq!(
+        totals["over_wait"],
+        count("exceeds_wait_directive"),
+        "{state:#}"
+    );
+    let failed = rows(state)
+        .iter()
+        .filter(|r| r["state"] == "failed")
+        .count();
+    assert_eq!(totals["failing"], failed, "{state:#}");
+    let longest = rows(state)
+        .iter()
+        .filter_map(|r| Some((r["wait"].as_str()?.parse::<f64>().ok()?, r)))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match longest {
+        Some((wait, _)) => {
+            let shown: f64 = totals["longest_wait"].as_str().unwrap().parse().unwrap();
+            assert_eq!(shown, wait, "{state:#}");
+            let queue = totals["longest_queue"].as_str().unwrap();
+            assert_eq!(
+                row(state, queue)["wait"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<f64>()
+                    .unwrap(),
+                wait,
+                "the named queue has that wait: {state:#}"
+            );
+            let text = totals["longest_text"].as_str().unwrap();
+            let name = row(state, queue)["fields"]["name"].as_str().unwrap();
+            assert!(
+                !text.is_empty()
+                    && QUEUES
+                        .iter()
+                        .any(|(_, n)| text.contains(n) && name.contains(n)),
+                "{text:?} names a queue with the longest wait: {state:#}"
+            );
+        }
+        None => assert_eq!(totals["longest_wait"], "", "{state:#}"),
+    }
 }
 
 #[actix_rt::test]
@@ -308,6 +420,11 @@ async fn status_page_shows_every_queue_and_updates_live() {
     settings.poll.interval = Duration::from_secs(5);
     settings.poll.max_retries = 0;
     settings.callbacks = vec![];
+    // Tight thresholds on one queue, so the totals have flags to count.
+    settings.queues[0].thresholds.max_queue_depth = Some(1);
+    settings.queues[0].thresholds.max_acceptable_wait = Some(Duration::from_secs(1));
+    std::env::set_var(TOKEN_VAR, TOKEN);
+    settings.http.auth_token_env = Some(TOKEN_VAR.into());
     let handle = QueueWatch::new(settings)
         .start()
         .await
@@ -326,10 +443,38 @@ async fn status_page_shows_every_queue_and_updates_live() {
     let driven = actix_rt::task::spawn_blocking(move || {
         let mut browser = Browser::launch(&chromium);
         browser.call(true, "Page.enable", json!({}));
+        browser.call(true, "Network.enable", json!({}));
         browser.call(true, "Page.navigate", json!({"url": url}));
+
+        // 0. The page loads without the token and asks for it; a wrong one
+        // is refused, the right one (typed once) shows the data.
+        let asked = browser.wait_for("the sign-in form", |s| s["login"] == true);
+        assert_eq!(asked["auth"], "required", "{asked:#}");
+        assert!(
+            rows(&asked).is_empty(),
+            "no data without the token: {asked:#}"
+        );
+        browser.eval(r#"document.getElementById("login-token").focus()"#);
+        browser.type_and_enter("not-the-token");
+        let refused = browser.wait_for("the wrong token refused", |s| {
+            s["login_error"].as_str().is_some_and(|e| !e.is_empty())
+        });
+        assert_eq!(refused["login"], true, "{refused:#}");
+        browser.eval(
+            r#"(() => { const t = document.getElementById("login-token"); t.value = ""; t.focus(); })()"#,
+        );
+        browser.type_and_enter(TOKEN);
 
         // 1. Every queue appears with filled values and a loaded history.
         let first = browser.wait_for("every row filled", all_rows_filled);
+        assert_eq!(first["auth"], "session", "{first:#}");
+        assert_eq!(first["logout"], true, "{first:#}");
+        check_totals(&first);
+        assert_eq!(
+            browser.eval("document.cookie"),
+            json!(""),
+            "the session cookie is HttpOnly"
+        );
         for (id, name) in QUEUES {
             let r = row(&first, id);
             let queue_cell = r["fields"]["name"].as_str().unwrap();
@@ -382,6 +527,8 @@ async fn status_page_shows_every_queue_and_updates_live() {
             r["flags"].as_str().unwrap().contains("server_error"),
             "{r:#}"
         );
+        assert_eq!(failed["totals"]["failing"], 1, "{failed:#}");
+        check_totals(&failed);
         assert!(filled(&r["fields"]["position"]), "last values stay: {r:#}");
         if screenshot {
             browser.screenshot(&Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/status-page.png"));
@@ -416,9 +563,41 @@ async fn status_page_shows_every_queue_and_updates_live() {
             r#"document.querySelector('th[data-sort="position"]').getAttribute("aria-sort")"#,
         );
         assert_eq!(header, "descending", "{sorted:#}");
+        check_totals(&sorted);
+
+        // 6. A reload keeps the session: no second prompt.
+        browser.call(true, "Page.reload", json!({}));
+        let reloaded = browser.wait_for("the data again after a reload", |s| {
+            s["marker"] != true && all_rows_filled(s)
+        });
+        assert_eq!(reloaded["logout"], true, "{reloaded:#}");
+
+        // 7. No URL the page requested carried the token; the stream, the
+        // paged list and the histories (only the points drawn) were asked for.
+        let urls = browser.requested_urls();
+        for url in &urls {
+            assert!(!url.contains(TOKEN), "the token in a URL: {url}");
+            assert!(!url.contains("access_token"), "{url}");
+        }
+        for wanted in ["/api/events", "/api/queues?limit=", "?points=120"] {
+            assert!(
+                urls.iter().any(|u| u.contains(wanted)),
+                "no request for {wanted}: {urls:#?}"
+            );
+        }
+
+        // 8. Signing out ends the session: the prompt is back, the API refuses.
+        browser.eval(r#"document.getElementById("logout").click()"#);
+        browser.wait_for("the sign-in form after signing out", |s| {
+            s["login"] == true && s["logout"] == false
+        });
+        let status =
+            browser.eval(r#"fetch("api/queues", {cache: "no-store"}).then(r => r.status)"#);
+        assert_eq!(status, 401, "the session ended");
     });
     let outcome = tokio::time::timeout(Duration::from_secs(240), driven).await;
     handle.shutdown().await;
+    std::env::remove_var(TOKEN_VAR);
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(panic)) => std::panic::resume_unwind(panic.into_panic()),

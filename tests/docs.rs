@@ -1035,6 +1035,8 @@ impl Served {
         let mut response = self
             .client
             .request(method.clone(), format!("{}{path}", self.base))
+            // As Prometheus asks: the OpenMetrics form of `/metrics`.
+            .insert_header(("Accept", support::metrics::PROMETHEUS_ACCEPT))
             .send()
             .await
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use queuewatch::config::Settings;
@@ -201,7 +201,82 @@ async fn readyz_is_503_until_a_poll_succeeds() {
     assert_eq!(ready["ready"], true, "{ready}");
     assert_eq!(ready["token"], true, "{ready}");
     assert!(ready["successful_polls"].as_u64().unwrap() >= 1, "{ready}");
+    assert_eq!(ready["reason"], Value::Null, "{ready}");
 
+    qw.handle.shutdown().await;
+}
+
+/// Ready means a poll succeeded within the last three intervals: once every
+/// poll fails, `/readyz` stays 200 for a while (the last success is recent),
+/// then turns 503 with the reason; the first success after makes it 200.
+#[actix_rt::test]
+async fn readyz_goes_503_with_a_reason_when_polls_stop_succeeding() {
+    let mut s = settings(&[(Q1, "support")]);
+    s.poll.max_retries = 0;
+    let mut qw = Instance::start(s).await;
+    qw.event("poll", is_poll).await;
+    let ready = qw.get_json("/readyz", 200).await;
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(ready["reason"], Value::Null, "{ready}");
+    assert_eq!(
+        ready["window_seconds"], 15.0,
+        "three 5 s intervals: {ready}"
+    );
+    assert!(ready["last_success_seconds_ago"].as_f64().unwrap() < 15.0);
+
+    let faults = qw.handle.simulator().expect("simulator").faults().clone();
+    faults.push(FaultRule::always(Fault::ServerError { status: 503 }));
+    let failing_since = std::time::Instant::now();
+    qw.event("poll_failed", |e| e["type"] == "poll_failed")
+        .await;
+    let still = qw.get_json("/readyz", 200).await;
+    assert_eq!(
+        still["ready"], true,
+        "one failed poll after a recent success is still ready: {still}"
+    );
+
+    let mut unready = Value::Null;
+    support::wait::eventually("/readyz turns 503", EVENT_WAIT, async || {
+        let (status, _, body) = qw.get("/readyz", None).await;
+        unready = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        status == 503
+    })
+    .await;
+    assert!(
+        failing_since.elapsed() >= Duration::from_secs(10),
+        "503 only once the window passed without a success ({:?}): {unready}",
+        failing_since.elapsed()
+    );
+    assert_eq!(unready["ready"], false, "{unready}");
+    assert_eq!(
+        unready["reason"], "no poll succeeded in the last 15s",
+        "{unready}"
+    );
+    assert_eq!(unready["token"], true, "{unready}");
+    let age = unready["last_success_seconds_ago"].as_f64().unwrap();
+    assert!(age > 15.0, "{unready}");
+
+    faults.clear();
+    qw.event("poll", is_poll).await;
+    let again = qw.get_json("/readyz", 200).await;
+    assert_eq!(again["ready"], true, "{again}");
+    qw.handle.shutdown().await;
+}
+
+/// The window stretches with the intervals when the demand exceeds the rate
+/// budget: 12 requests a minute against 6 stretch them about 2x.
+#[actix_rt::test]
+async fn readyz_window_is_three_stretched_intervals() {
+    let mut s = settings(&[(Q1, "support")]);
+    s.genesys.rate_limit_per_minute = 6;
+    let qw = Instance::start(s).await;
+    let (_, _, body) = qw.get("/readyz", None).await;
+    let readiness: Value = serde_json::from_slice(&body).unwrap();
+    let window = readiness["window_seconds"].as_f64().unwrap();
+    assert!(
+        (30.0..=32.0).contains(&window),
+        "3 x 5 s x ~2.06: {readiness}"
+    );
     qw.handle.shutdown().await;
 }
 
@@ -500,6 +575,145 @@ async fn unknown_queue_is_a_json_404() {
     qw.handle.shutdown().await;
 }
 
+/// The `after` of a `Link: <...>; rel="next"` header.
+fn next_after(link: &str) -> String {
+    let (target, rel) = link.split_once(';').expect("<target>; rel");
+    assert_eq!(rel.trim(), "rel=\"next\"", "{link}");
+    let target = target
+        .trim()
+        .strip_prefix('<')
+        .unwrap()
+        .strip_suffix('>')
+        .unwrap();
+    let (path, query) = target.split_once('?').expect("a query");
+    assert_eq!(path, "/api/queues", "{link}");
+    let after = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("after="))
+        .unwrap_or_else(|| panic!("no after in {link}"));
+    assert!(
+        query.split('&').any(|pair| pair.starts_with("limit=")),
+        "{link}"
+    );
+    after.to_owned()
+}
+
+/// `limit` and `after` walk the whole set, sorted by id, each queue once;
+/// every page is the same JSON array as the unpaged list, and a `Link`
+/// header names the next page until the last.
+#[actix_rt::test]
+async fn api_queues_pages_walk_the_whole_set_exactly_once() {
+    let ids = support::queue_ids(0x0000_7a9e, 7);
+    let mut s = Settings::for_queues(ids.iter().rev().map(String::as_str));
+    s.http.bind = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    s.poll.interval = Duration::from_secs(5);
+    s.callbacks = vec![];
+    let qw = Instance::start(s).await;
+    let mut sorted = ids.clone();
+    sorted.sort();
+
+    let listed = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .expect("a JSON array")
+            .iter()
+            .map(|q| q["queue_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let get_page = async |path: String| -> (Vec<String>, Option<String>) {
+        let mut response = qw.client.get(qw.url(&path)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let link = response
+            .headers()
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = response.json().await.unwrap();
+        (listed(&body), link)
+    };
+
+    let (all, link) = get_page("/api/queues".into()).await;
+    assert_eq!(all, sorted, "unpaged: every queue, sorted by id");
+    assert_eq!(link, None, "one page holds them all");
+
+    let mut walked = Vec::new();
+    let mut path = "/api/queues?limit=3".to_owned();
+    let mut pages = 0;
+    loop {
+        let (page, link) = get_page(path.clone()).await;
+        pages += 1;
+        assert!(!page.is_empty() && page.len() <= 3, "{path}: {page:?}");
+        walked.extend(page);
+        match link {
+            Some(link) => path = format!("/api/queues?limit=3&after={}", next_after(&link)),
+            None => break,
+        }
+        assert!(pages < 10, "the walk does not end");
+    }
+    assert_eq!(pages, 3, "7 queues in pages of 3");
+    assert_eq!(walked, sorted, "each queue once, in order");
+
+    // An exact fit has no next page; `after` need not be a known id.
+    let (page, link) = get_page("/api/queues?limit=7".into()).await;
+    assert_eq!((page.len(), link), (7, None));
+    let between = format!("{}0", sorted[1]);
+    let (page, _) = get_page(format!("/api/queues?after={between}&limit=2")).await;
+    assert_eq!(page, sorted[2..4]);
+    let (page, link) = get_page(format!("/api/queues?after={}", sorted[6])).await;
+    assert_eq!((page.len(), link), (0, None));
+
+    for (query, parameter) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=-3", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=2&limit=3", "limit"),
+        ("after=", "after"),
+    ] {
+        let body = qw.get_json(&format!("/api/queues?{query}"), 400).await;
+        assert_eq!(body["error"], "bad_request", "{query}: {body}");
+        assert_eq!(body["parameter"], parameter, "{query}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains(parameter),
+            "{body}"
+        );
+    }
+    qw.handle.shutdown().await;
+}
+
+/// `?points=N` returns the newest N snapshots of the history.
+#[actix_rt::test]
+async fn api_queue_points_returns_the_newest_snapshots() {
+    let mut qw = Instance::start(settings(&[(Q1, "support")])).await;
+    qw.event("poll", is_poll).await;
+    qw.event("second poll", is_poll).await;
+    let path = format!("/api/queues/{Q1}");
+    let full = qw.get_json(&path, 200).await;
+    let history = full["history"].as_array().unwrap().clone();
+    assert!(history.len() >= 2, "{full}");
+    // No poll lands between the two requests: the next is ~5 s away.
+    let newest = qw.get_json(&format!("{path}?points=1"), 200).await;
+    assert_eq!(
+        newest["history"].as_array().unwrap().as_slice(),
+        &history[history.len() - 1..],
+        "{newest}"
+    );
+    assert_eq!(newest["polls"], full["polls"], "the rest is unchanged");
+    assert_eq!(newest["counters"], full["counters"]);
+    let two = qw.get_json(&format!("{path}?points=2"), 200).await;
+    assert_eq!(
+        two["history"].as_array().unwrap().as_slice(),
+        &history[history.len() - 2..]
+    );
+    let none = qw.get_json(&format!("{path}?points=0"), 200).await;
+    assert_eq!(none["history"], serde_json::json!([]));
+    let more = qw.get_json(&format!("{path}?points=1000"), 200).await;
+    assert_eq!(more["history"].as_array().unwrap().len(), history.len());
+    for bad in ["x", "-1", "1.5", ""] {
+        let body = qw.get_json(&format!("{path}?points={bad}"), 400).await;
+        assert_eq!(body["parameter"], "points", "{bad}: {body}");
+    }
+    qw.handle.shutdown().await;
+}
+
 // ---- /api/events -------------------------------------------------------------
 
 /// Reads an SSE response until a complete `event:`/`data:` frame arrives.
@@ -601,12 +815,19 @@ async fn status_page_is_served() {
     );
     for hook in [
         "id=\"event-count\"",
-        "new EventSource(",
-        "\"api/queues\"",
-        "\"api/events\"",
+        "id=\"login\"",
+        "id=\"totals\"",
+        "new EventSource(\"api/events\")",
+        "\"api/queues?limit=\"",
+        "\"?points=\"",
+        "\"api/session\"",
     ] {
         assert!(page.contains(hook), "the page lacks {hook}");
     }
+    assert!(
+        !page.contains("access_token"),
+        "the page puts no token into a URL"
+    );
     for absolute in ["src=\"http", "href=\"http", "\"/api/"] {
         assert!(
             !page.contains(absolute),
@@ -619,7 +840,7 @@ async fn status_page_is_served() {
 // ---- http.auth_token_env -----------------------------------------------------
 
 #[actix_rt::test]
-async fn bearer_token_guards_everything_but_health_checks() {
+async fn token_guards_the_api_but_not_the_health_checks_or_the_page() {
     const VAR: &str = "QUEUEWATCH_TEST_HTTP_TOKEN_5F3A";
     const TOKEN: &str = "t0ken-for-the-http-test";
     std::env::set_var(VAR, TOKEN);
@@ -628,7 +849,7 @@ async fn bearer_token_guards_everything_but_health_checks() {
     let mut qw = Instance::start(s).await;
     qw.event("poll", is_poll).await;
 
-    for open in ["/healthz", "/readyz"] {
+    for open in ["/healthz", "/readyz", "/"] {
         let (status, _, body) = qw.get(open, None).await;
         assert_eq!(
             status,
@@ -637,7 +858,14 @@ async fn bearer_token_guards_everything_but_health_checks() {
             String::from_utf8_lossy(&body)
         );
     }
-    let guarded = ["/", "/metrics", "/api/queues", &format!("/api/queues/{Q1}")];
+    // The page loads without the token (it asks for it), from any Host.
+    let (status, _, _) = raw(
+        &qw.addr.to_string(),
+        "GET / HTTP/1.1\r\nHost: queuewatch.internal\r\nConnection: close\r\n\r\n".into(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let guarded = ["/metrics", "/api/queues", &format!("/api/queues/{Q1}")];
     for path in guarded {
         for wrong in [None, Some("wrong"), Some("t0ken-for-the-http-tes")] {
             let mut request = qw.client.get(qw.url(path));
@@ -655,40 +883,221 @@ async fn bearer_token_guards_everything_but_health_checks() {
         }
         let (status, _, _) = qw.get(path, Some(TOKEN)).await;
         assert_eq!(status, 200, "{path} with the token");
+        // The token is not accepted in a URL any more.
         let (status, _, _) = qw.get(&format!("{path}?access_token={TOKEN}"), None).await;
-        assert_eq!(status, 200, "{path} with ?access_token=");
+        assert_eq!(status, 401, "{path} with ?access_token=");
     }
 
-    // The event stream: 401 without, and open with the query token browsers use.
-    let (status, _, _) = qw.get("/api/events?access_token=nope", None).await;
-    assert_eq!(status, 401);
+    // The event stream: 401 without, or with the token in the query.
+    let (status, _, _) = qw
+        .get(&format!("/api/events?access_token={TOKEN}"), None)
+        .await;
+    assert_eq!(status, 401, "?access_token= is refused for the stream too");
     let mut response = qw
-        .client
-        .get(qw.url(&format!("/api/events?access_token={TOKEN}")))
-        .timeout(EVENT_WAIT + Duration::from_secs(10))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let (_, event) = first_sse_frame(&mut response).await;
-    assert_eq!(event["queue_id"], Q1);
-    drop(response);
-    let response = qw
         .client
         .get(qw.url("/api/events"))
         .bearer_auth(TOKEN)
+        .timeout(EVENT_WAIT + Duration::from_secs(10))
         .send()
         .await
         .unwrap();
     assert_eq!(
         response.status().as_u16(),
         200,
-        "the header works for the stream too"
+        "the header works for the stream"
     );
+    let (_, event) = first_sse_frame(&mut response).await;
+    assert_eq!(event["queue_id"], Q1);
     drop(response);
 
     qw.handle.shutdown().await;
     std::env::remove_var(VAR);
+}
+
+/// `POST /api/session` with the body `body` (content type, text) and an
+/// optional bearer: status, the `Set-Cookie` header, the body.
+async fn post_session(
+    qw: &Instance,
+    body: Option<(&str, String)>,
+    bearer: Option<&str>,
+) -> (u16, Option<String>, Vec<u8>) {
+    let mut request = qw.client.post(qw.url("/api/session"));
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let sent = match body {
+        Some((content_type, text)) => {
+            request
+                .insert_header(("content-type", content_type))
+                .send_body(text)
+                .await
+        }
+        None => request.send().await,
+    };
+    let mut response = sent.expect("POST /api/session");
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(cookies.len() <= 1, "one cookie at most: {cookies:?}");
+    let body = response.body().await.unwrap().to_vec();
+    (response.status().as_u16(), cookies.into_iter().next(), body)
+}
+
+/// The `name=value` of a `Set-Cookie` header and its attributes.
+fn cookie_parts(set_cookie: &str) -> (String, Vec<String>) {
+    let mut parts = set_cookie.split(';').map(|p| p.trim().to_owned());
+    (parts.next().unwrap(), parts.collect())
+}
+
+/// The page's exchange: the token (once, in a POST body or header) buys an
+/// HttpOnly, SameSite=Strict session cookie that works for every API route
+/// and the event stream; a wrong token buys nothing; `DELETE` ends it.
+#[actix_rt::test]
+async fn session_cookie_is_exchanged_for_the_token() {
+    const VAR: &str = "QUEUEWATCH_TEST_HTTP_TOKEN_SESSION_91B4";
+    const TOKEN: &str = "s3ssion-exchange-token";
+    std::env::set_var(VAR, TOKEN);
+    let mut s = settings(&[(Q1, "support")]);
+    s.http.auth_token_env = Some(VAR.into());
+    let qw = Instance::start(s).await;
+    let json = |token: &str| Some(("application/json", json!({ "token": token }).to_string()));
+
+    // Wrong or missing tokens: 401 and no cookie.
+    for (body, bearer) in [
+        (json("wrong"), None),
+        (json(&TOKEN[..TOKEN.len() - 1]), None),
+        (json(""), None),
+        (None, Some("wrong")),
+        (None, None),
+        (
+            Some(("application/x-www-form-urlencoded", "token=nope".into())),
+            None,
+        ),
+    ] {
+        let what = format!("{body:?} / {bearer:?}");
+        let (status, cookie, reply) = post_session(&qw, body, bearer).await;
+        assert_eq!(status, 401, "{what}: {}", String::from_utf8_lossy(&reply));
+        assert_eq!(cookie, None, "{what}");
+    }
+    let (status, cookie, _) = post_session(&qw, Some(("application/json", "{".into())), None).await;
+    assert_eq!((status, cookie), (400, None), "malformed JSON");
+    let (status, cookie, _) = post_session(&qw, Some(("text/plain", TOKEN.into())), None).await;
+    assert_eq!((status, cookie), (415, None), "an unknown body type");
+
+    // The right token, three ways: each a fresh session.
+    let mut sessions = Vec::new();
+    for (body, bearer) in [
+        (json(TOKEN), None),
+        (None, Some(TOKEN)),
+        (
+            Some((
+                "application/x-www-form-urlencoded",
+                format!("token={TOKEN}"),
+            )),
+            None,
+        ),
+    ] {
+        let (status, cookie, reply) = post_session(&qw, body, bearer).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+        let reply: Value = serde_json::from_slice(&reply).unwrap();
+        assert_eq!(reply["expires_in_seconds"], 43_200, "{reply}");
+        let cookie = cookie.expect("a session cookie");
+        let (pair, attributes) = cookie_parts(&cookie);
+        let (name, value) = pair.split_once('=').unwrap();
+        assert_eq!(name, "queuewatch_session", "{cookie}");
+        assert!(value.len() >= 32, "a long random id: {cookie}");
+        assert!(!value.contains(TOKEN), "{cookie}");
+        for wanted in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+            assert!(
+                attributes.iter().any(|a| a == wanted),
+                "{wanted} missing: {cookie}"
+            );
+        }
+        assert!(
+            !attributes.iter().any(|a| a.eq_ignore_ascii_case("secure")),
+            "plain HTTP: no Secure, or the browser never sends it back: {cookie}"
+        );
+        sessions.push(pair);
+    }
+    assert_eq!(
+        sessions.iter().collect::<HashSet<_>>().len(),
+        3,
+        "{sessions:?}"
+    );
+
+    // The cookie opens every API route and the stream, without the token.
+    let session = sessions[0].clone();
+    let with_cookie = |path: &str, cookie: &str| {
+        qw.client
+            .get(qw.url(path))
+            .insert_header(("cookie", format!("theme=dark; {cookie}")))
+            .timeout(EVENT_WAIT + Duration::from_secs(10))
+    };
+    for path in ["/api/queues", &format!("/api/queues/{Q1}"), "/metrics"] {
+        let response = with_cookie(path, &session).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path} with the cookie");
+    }
+    let mut stream = with_cookie("/api/events", &session).send().await.unwrap();
+    assert_eq!(stream.status().as_u16(), 200, "the stream with the cookie");
+    let (_, event) = first_sse_frame(&mut stream).await;
+    assert_eq!(event["queue_id"], Q1);
+    drop(stream);
+    // Bearer still works; a made-up session does not.
+    let (status, _, _) = qw.get("/api/queues", Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    let forged = format!("queuewatch_session={}", "A".repeat(43));
+    for cookie in [forged.as_str(), "queuewatch_session=", TOKEN] {
+        let response = with_cookie("/api/queues", cookie).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{cookie}");
+    }
+
+    // DELETE ends the session and clears the cookie; the others live on.
+    let mut response = qw
+        .client
+        .delete(qw.url("/api/session"))
+        .insert_header(("cookie", session.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let cleared = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        cleared.starts_with("queuewatch_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    let _ = response.body().await;
+    let ended = with_cookie("/api/queues", &session).send().await.unwrap();
+    assert_eq!(ended.status().as_u16(), 401, "the ended session");
+    let other = with_cookie("/api/queues", &sessions[1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 200, "another session");
+
+    qw.handle.shutdown().await;
+    std::env::remove_var(VAR);
+}
+
+/// Without a configured token there is nothing to exchange.
+#[actix_rt::test]
+async fn without_a_token_there_is_no_session_to_make() {
+    let qw = Instance::start(settings(&[(Q1, "support")])).await;
+    let (status, cookie, body) = post_session(
+        &qw,
+        Some(("application/json", r#"{"token":"x"}"#.into())),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(cookie, None);
+    qw.handle.shutdown().await;
 }
 
 // ---- methods, Host, bearer scheme ---------------------------------------------
@@ -801,6 +1210,21 @@ async fn wrong_methods_get_405_with_allow() {
             assert_eq!(allowed, ["GET", "HEAD"], "{method} {path}");
         }
     }
+    // The session route is a POST (and DELETE) route.
+    for method in ["GET", "HEAD", "PUT", "PATCH", "OPTIONS"] {
+        let (status, headers, _) = raw(
+            &addr,
+            format!(
+                "{method} /api/session HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .await;
+        assert_eq!(status, 405, "{method} /api/session");
+        let allow = header(&headers, "allow").unwrap_or_else(|| panic!("{method}: no Allow"));
+        let mut allowed: Vec<&str> = allow.split(',').map(str::trim).collect();
+        allowed.sort_unstable();
+        assert_eq!(allowed, ["DELETE", "POST"], "{method} /api/session");
+    }
     // Unknown paths stay 404.
     let (status, _, _) = raw(
         &addr,
@@ -869,6 +1293,13 @@ async fn without_a_token_only_local_host_names_are_answered() {
         let (status, _, _) = raw(&addr, format!("GET {path} HTTP/1.0\r\n\r\n")).await;
         assert_eq!(status, 421, "{path} without Host");
     }
+    // The session route too (though without a token it has nothing to give).
+    let (status, _, _) = raw(
+        &addr,
+        "POST /api/session HTTP/1.1\r\nHost: evil.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+    )
+    .await;
+    assert_eq!(status, 421, "POST /api/session with a foreign Host");
     // The health checks answer anyone.
     for path in ["/healthz", "/readyz"] {
         let (status, _, _) = raw(

@@ -111,15 +111,36 @@ pub struct Record {
     pub event: Event,
 }
 
-/// List every queue.
-#[derive(Message)]
-#[rtype(result = "Vec<QueueSummary>")]
-pub struct ListQueues;
+/// One page of the queues, sorted by id: those after `after` (any text;
+/// not necessarily a known id), at most `limit` of them (`None`: all).
+#[derive(Message, Debug, Clone, Default)]
+#[rtype(result = "QueuePage")]
+pub struct ListQueues {
+    /// List only ids sorting after this one.
+    pub after: Option<String>,
+    /// At most this many queues (`None`: no limit).
+    pub limit: Option<usize>,
+}
 
-/// One queue in full.
-#[derive(Message)]
+/// The answer to [`ListQueues`].
+#[derive(Debug, Clone, Default)]
+pub struct QueuePage {
+    /// The queues of the page, sorted by id.
+    pub queues: Vec<QueueSummary>,
+    /// More queues follow: the `after` of the next page (the last id here).
+    pub next_after: Option<QueueId>,
+}
+
+/// One queue in full; with `points`, only the newest that many snapshots
+/// of its history.
+#[derive(Message, Debug, Clone)]
 #[rtype(result = "Option<QueueDetail>")]
-pub struct GetQueue(pub QueueId);
+pub struct GetQueue {
+    /// Queue id.
+    pub queue_id: QueueId,
+    /// Newest snapshots to include (`None`: the whole history).
+    pub points: Option<usize>,
+}
 
 /// The metrics actor.
 pub struct MetricsActor {
@@ -203,16 +224,29 @@ fn summary(queue_id: &QueueId, record: &QueueRecord) -> QueueSummary {
 impl Handler<ListQueues> for MetricsActor {
     type Result = MessageResult<ListQueues>;
 
-    fn handle(&mut self, _: ListQueues, _: &mut Context<Self>) -> Self::Result {
-        let store = self.store.lock();
-        let mut list: Vec<QueueSummary> = store
-            .queues
-            .iter()
-            .map(|(id, record)| summary(id, record))
-            .collect();
-        list.sort_by(|a, b| a.queue_id.cmp(&b.queue_id));
-        MessageResult(list)
+    fn handle(&mut self, msg: ListQueues, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(list_page(&self.store.lock(), &msg))
     }
+}
+
+/// The page `msg` asks for: sorted by id, summaries built only for the page.
+fn list_page(store: &Store, msg: &ListQueues) -> QueuePage {
+    let mut ids: Vec<(&QueueId, &QueueRecord)> = store
+        .queues
+        .iter()
+        .filter(|(id, _)| msg.after.as_deref().is_none_or(|after| id.as_str() > after))
+        .collect();
+    ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let limit = msg.limit.unwrap_or(usize::MAX);
+    let more = ids.len() > limit;
+    ids.truncate(limit);
+    let queues: Vec<QueueSummary> = ids.iter().map(|(id, r)| summary(id, r)).collect();
+    let next_after = if more {
+        queues.last().map(|q| q.queue_id.clone())
+    } else {
+        None
+    };
+    QueuePage { queues, next_after }
 }
 
 impl Handler<GetQueue> for MetricsActor {
@@ -223,15 +257,89 @@ impl Handler<GetQueue> for MetricsActor {
         MessageResult(
             store
                 .queues
-                .get_key_value(&msg.0)
-                .map(|(id, record)| QueueDetail {
-                    summary: summary(id, record),
-                    counters: record.matrix.counters().clone(),
-                    latency: record.matrix.latency(),
-                    position_accuracy: record.matrix.position_accuracy(),
-                    smoothed_wait_seconds: record.matrix.smoothed_wait(),
-                    history: record.matrix.history().copied().collect(),
+                .get_key_value(&msg.queue_id)
+                .map(|(id, record)| {
+                    let history = record.matrix.history();
+                    let skip = msg
+                        .points
+                        .map_or(0, |points| history.len().saturating_sub(points));
+                    QueueDetail {
+                        summary: summary(id, record),
+                        counters: record.matrix.counters().clone(),
+                        latency: record.matrix.latency(),
+                        position_accuracy: record.matrix.position_accuracy(),
+                        smoothed_wait_seconds: record.matrix.smoothed_wait(),
+                        history: history.skip(skip).copied().collect(),
+                    }
                 }),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(ids: &[&str]) -> Store {
+        let queues = ids
+            .iter()
+            .map(|&id| {
+                let record = QueueRecord {
+                    name: None,
+                    matrix: QueueMatrix::new(4),
+                    last: None,
+                };
+                (QueueId::from(id), record)
+            })
+            .collect();
+        Store {
+            history_size: 4,
+            queues,
+        }
+    }
+
+    fn ids(page: &QueuePage) -> Vec<&str> {
+        page.queues.iter().map(|q| q.queue_id.as_str()).collect()
+    }
+
+    #[test]
+    fn pages_walk_the_sorted_set_once() {
+        let store = store(&["d", "a", "c", "b", "e"]);
+        let all = list_page(&store, &ListQueues::default());
+        assert_eq!(ids(&all), ["a", "b", "c", "d", "e"]);
+        assert_eq!(all.next_after, None);
+
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = list_page(
+                &store,
+                &ListQueues {
+                    after: after.clone(),
+                    limit: Some(2),
+                },
+            );
+            assert!(page.queues.len() <= 2);
+            seen.extend(ids(&page).into_iter().map(str::to_owned));
+            match page.next_after {
+                Some(next) => after = Some(next.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["a", "b", "c", "d", "e"]);
+
+        // A full last page says nothing follows; `after` need not be an id.
+        let exact = ListQueues {
+            after: Some("b".into()),
+            limit: Some(3),
+        };
+        assert_eq!(list_page(&store, &exact).next_after, None);
+        let between = ListQueues {
+            after: Some("bb".into()),
+            limit: Some(1),
+        };
+        let page = list_page(&store, &between);
+        assert_eq!(ids(&page), ["c"]);
+        assert_eq!(page.next_after.as_deref(), Some("c"));
     }
 }

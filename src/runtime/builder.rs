@@ -386,14 +386,15 @@ fn serve_http(
     handle: Handle,
     bind: std::net::SocketAddr,
 ) -> Result<(actix_web::dev::ServerHandle, std::net::SocketAddr), StartError> {
-    let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new().configure(crate::web::configure(handle.clone()))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(2)
-    .bind(bind)
-    .map_err(|source| StartError::Bind { addr: bind, source })?;
+    // Configured once: every worker shares the page's sessions.
+    let routes = crate::web::configure(handle);
+    let server =
+        actix_web::HttpServer::new(move || actix_web::App::new().configure(routes.clone()))
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(2)
+            .bind(bind)
+            .map_err(|source| StartError::Bind { addr: bind, source })?;
     // With port 0 the system picks one: this is the address to tell.
     let addr = server.addrs().first().copied().unwrap_or(bind);
     let server = server.run();

@@ -8,7 +8,9 @@ use futures_util::future::join_all;
 use tokio::sync::watch;
 
 use super::pollers::PollerSet;
-use crate::actors::metrics::{GetQueue, ListQueues, MetricsActor, QueueDetail, QueueSummary};
+use crate::actors::metrics::{
+    GetQueue, ListQueues, MetricsActor, QueueDetail, QueuePage, QueueSummary,
+};
 use crate::actors::poller::{Drain, DrainWithFarewell, Farewell, PollerActor};
 use crate::actors::token::TokenHeld;
 use crate::callbacks::fanout::{CallbackActor, FlushAll};
@@ -79,28 +81,71 @@ impl Handle {
 
     /// Every queue's current state, sorted by id.
     pub async fn queues(&self) -> Vec<QueueSummary> {
+        self.queue_page(ListQueues::default()).await.queues
+    }
+
+    /// One page of the queues, sorted by id: those whose id sorts after
+    /// `after`, at most `limit`; [`QueuePage::next_after`] says where the
+    /// next page starts, if there is one.
+    pub async fn queues_after(&self, after: Option<&str>, limit: usize) -> QueuePage {
+        self.queue_page(ListQueues {
+            after: after.map(str::to_owned),
+            limit: Some(limit),
+        })
+        .await
+    }
+
+    async fn queue_page(&self, list: ListQueues) -> QueuePage {
         match self.inner.metrics.get() {
-            Some(metrics) => metrics.send(ListQueues).await.unwrap_or_default(),
-            None => Vec::new(),
+            Some(metrics) => metrics.send(list).await.unwrap_or_default(),
+            None => QueuePage::default(),
         }
     }
 
     /// One queue with its tracking matrix, if it is known.
     pub async fn queue(&self, queue_id: &str) -> Option<QueueDetail> {
-        let metrics = self.inner.metrics.get()?;
-        metrics.send(GetQueue(queue_id.into())).await.ok().flatten()
+        self.queue_with_points(queue_id, None).await
     }
 
-    /// Whether the instance is ready: a token is held and a poll succeeded.
+    /// One queue with only the newest `points` snapshots of its history
+    /// (`None`: all of it), if it is known.
+    pub async fn queue_with_points(
+        &self,
+        queue_id: &str,
+        points: Option<usize>,
+    ) -> Option<QueueDetail> {
+        let metrics = self.inner.metrics.get()?;
+        let get = GetQueue {
+            queue_id: queue_id.into(),
+            points,
+        };
+        metrics.send(get).await.ok().flatten()
+    }
+
+    /// Whether the instance is ready: a token is held and a poll succeeded
+    /// within the last three intervals of the queue set (the longest
+    /// interval of the queues polled now, stretched as the rate budget
+    /// requires; see [`Readiness`]).
     pub async fn readiness(&self) -> Readiness {
         let token_held = match self.inner.tokens.get() {
             Some(tokens) => tokens.send(TokenHeld).await.unwrap_or(false),
             None => false,
         };
+        let telemetry = &self.inner.telemetry;
         Readiness {
             token_held,
-            successful_polls: self.inner.telemetry.polls_succeeded(),
+            successful_polls: telemetry.polls_succeeded(),
+            since_last_success: telemetry.last_poll_success().map(|at| at.elapsed()),
+            window: self.readiness_window(),
         }
+    }
+
+    /// Three times the longest interval in force; `None` without pollers.
+    fn readiness_window(&self) -> Option<Duration> {
+        let longest = self.inner.pollers.intervals().into_iter().max()?;
+        let stretch = self.inner.pollers.shared().limiter.stretch();
+        let secs = 3.0 * longest.as_secs_f64() * stretch;
+        Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
     }
 
     /// Every event from now on, as its JSON text (bounded: a receiver that
@@ -280,12 +325,12 @@ impl crate::web::Status for Handle {
         self.telemetry().encode()
     }
 
-    async fn queues(&self) -> Vec<QueueSummary> {
-        Handle::queues(self).await
+    async fn queues(&self, after: Option<&str>, limit: usize) -> QueuePage {
+        Handle::queues_after(self, after, limit).await
     }
 
-    async fn queue(&self, queue_id: &str) -> Option<QueueDetail> {
-        Handle::queue(self, queue_id).await
+    async fn queue(&self, queue_id: &str, points: Option<usize>) -> Option<QueueDetail> {
+        Handle::queue_with_points(self, queue_id, points).await
     }
 
     fn event_stream(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {

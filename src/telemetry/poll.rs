@@ -8,6 +8,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
+use tokio::time::Instant;
 
 use super::labels::{ErrorLabels, Outcome, OutcomeLabels};
 use super::Telemetry;
@@ -23,6 +24,8 @@ pub(super) struct PollMetrics {
     ticks_skipped: Counter,
     tick_lateness: Histogram,
     lateness: Mutex<LatencyStats>,
+    /// When a poll last succeeded (`/readyz`).
+    last_success: Mutex<Option<Instant>>,
 }
 
 impl PollMetrics {
@@ -85,6 +88,7 @@ impl PollMetrics {
             ticks_skipped,
             tick_lateness,
             lateness: Mutex::new(LatencyStats::default()),
+            last_success: Mutex::new(None),
         }
     }
 
@@ -107,6 +111,20 @@ impl Telemetry {
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
         self.poll().latency.observe(latency_secs);
+        *self
+            .poll()
+            .last_success
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    /// When a poll last succeeded (`None`: not yet).
+    pub(crate) fn last_poll_success(&self) -> Option<Instant> {
+        *self
+            .poll()
+            .last_success
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn poll_failed(&self, kind: ErrorKind) {
@@ -152,7 +170,9 @@ mod tests {
     fn poll_outcomes_and_ticks_are_served() {
         let t = Telemetry::new();
         assert_eq!(t.tick_lateness_ms(), None);
+        assert_eq!(t.last_poll_success(), None);
         t.poll_succeeded(0.02);
+        assert!(t.last_poll_success().is_some());
         t.poll_failed(ErrorKind::Timeout);
         t.retried();
         t.rate_limited();

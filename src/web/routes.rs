@@ -1,26 +1,26 @@
 //! The route handlers of the status API.
 
-use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
 
-use actix_web::http::{header, Method, StatusCode};
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
-use ring::hmac;
-use ring::rand::SystemRandom;
 
-use super::{sse, Status};
+use super::access::{bearer, over_tls, unauthorized, Access};
+use super::{paging, session, sse, Status};
 use crate::genesys::wire;
-use crate::secret::Secret;
 
 const PAGE: &str = include_str!("page.html");
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Largest `POST /api/session` body (it holds one token).
+const SESSION_BODY_LIMIT: usize = 8 * 1024;
 
 struct State<S> {
     handle: S,
-    access: Access,
+    access: Arc<Access>,
 }
 
-pub(super) fn register<S: Status>(cfg: &mut web::ServiceConfig, handle: S) {
-    let access = Access::new(handle.http_token(), handle.http_bind());
+pub(super) fn register<S: Status>(cfg: &mut web::ServiceConfig, handle: S, access: Arc<Access>) {
     cfg.app_data(web::Data::new(State { handle, access }))
         .service(get_and_head("/healthz", healthz))
         .service(get_and_head("/readyz", readyz::<S>))
@@ -28,6 +28,7 @@ pub(super) fn register<S: Status>(cfg: &mut web::ServiceConfig, handle: S) {
         .service(get_and_head("/api/queues", queues::<S>))
         .service(get_and_head("/api/queues/{id}", queue::<S>))
         .service(get_and_head("/api/events", events::<S>))
+        .service(session_resource::<S>())
         .service(get_and_head("/", page::<S>));
 }
 
@@ -46,183 +47,35 @@ where
 }
 
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    not_allowed(&req, &["GET", "HEAD"])
+}
+
+fn not_allowed(req: &HttpRequest, allow: &[&str]) -> HttpResponse {
     log::debug!("http: {} {} is not allowed", req.method(), req.path());
     HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, "GET, HEAD"))
-        .json(serde_json::json!({"error": "method_not_allowed", "allow": ["GET", "HEAD"]}))
-}
-
-/// Who may use the API: the bearer token holder when a token is set;
-/// otherwise anyone who reaches the socket, as long as the `Host` names this
-/// server (so a web page cannot reach it through DNS rebinding).
-struct Access {
-    token: Option<TokenCheck>,
-    bind: Option<SocketAddr>,
-}
-
-/// The configured token, kept only as an HMAC under a random key: checking
-/// a candidate is HMAC-ing it and comparing tags in constant time, so the
-/// time taken says nothing about the token's bytes or its length.
-struct TokenCheck {
-    key: hmac::Key,
-    tag: hmac::Tag,
-}
-
-impl TokenCheck {
-    fn new(token: &Secret) -> Option<TokenCheck> {
-        let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new()).ok()?;
-        let tag = hmac::sign(&key, token.expose().as_bytes());
-        Some(TokenCheck { key, tag })
-    }
-
-    fn matches(&self, candidate: &str) -> bool {
-        hmac::verify(&self.key, candidate.as_bytes(), self.tag.as_ref()).is_ok()
-    }
-}
-
-impl Access {
-    fn new(token: Option<Secret>, bind: Option<SocketAddr>) -> Access {
-        let token = token.map(|token| {
-            // No randomness means no safe way to keep the token: refuse everyone.
-            TokenCheck::new(&token).unwrap_or_else(|| {
-                log::error!("http: no randomness for the token check; refusing every request");
-                let key = hmac::Key::new(hmac::HMAC_SHA256, &[0; 32]);
-                let tag = hmac::sign(&key, b"");
-                TokenCheck { key, tag }
-            })
-        });
-        Access { token, bind }
-    }
-
-    /// `Some(response)` when the request may not be answered.
-    fn denied(&self, req: &HttpRequest) -> Option<HttpResponse> {
-        match &self.token {
-            Some(check) => {
-                let given = bearer(req).or_else(|| query_token(req));
-                if given.as_deref().is_some_and(|given| check.matches(given)) {
-                    None
-                } else {
-                    log::debug!(
-                        "http: {} {} without a valid token",
-                        req.method(),
-                        req.path()
-                    );
-                    Some(
-                        HttpResponse::Unauthorized()
-                            .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
-                            .json(serde_json::json!({"error": "unauthorized"})),
-                    )
-                }
-            }
-            None => {
-                let local = req.app_config().local_addr();
-                if host_allowed(host(req).as_deref(), self.bind, local) {
-                    None
-                } else {
-                    log::debug!(
-                        "http: {} {} refused: Host {:?} is not this server",
-                        req.method(),
-                        req.path(),
-                        host(req).map(|h| wire::truncate(&h))
-                    );
-                    Some(HttpResponse::build(StatusCode::MISDIRECTED_REQUEST).json(
-                        serde_json::json!({
-                            "error": "misdirected_request",
-                            "detail": "the Host header must name this server \
-                                       (its bind address, localhost, 127.0.0.1 or [::1])",
-                        }),
-                    ))
-                }
-            }
-        }
-    }
-}
-
-/// The token of `Authorization: Bearer <token>`; the scheme is case-insensitive.
-fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
-}
-
-/// `?access_token=` (the page's event stream; browsers cannot send headers there).
-fn query_token(req: &HttpRequest) -> Option<String> {
-    web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-        .ok()
-        .and_then(|q| q.get("access_token").cloned())
-}
-
-/// The `Host` header, or the authority of an absolute URI (HTTP/2).
-fn host(req: &HttpRequest) -> Option<String> {
-    match req.headers().get(header::HOST) {
-        Some(value) => value.to_str().ok().map(str::to_owned),
-        None => req.uri().authority().map(|a| a.as_str().to_owned()),
-    }
-}
-
-/// Whether `host` (a `Host` header value) names this server: a loopback
-/// name or address, or the address it is bound to (any port). With an
-/// unspecified bind address (`0.0.0.0`, `[::]`), any IP address: only
-/// names can be rebound to another address, addresses cannot.
-pub(super) fn host_allowed(
-    host: Option<&str>,
-    bind: Option<SocketAddr>,
-    local: SocketAddr,
-) -> bool {
-    let Some(name) = host.and_then(host_name) else {
-        return false;
-    };
-    if name.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    let Ok(ip) = name.parse::<IpAddr>() else {
-        return false;
-    };
-    ip.is_loopback()
-        || [bind, Some(local)]
-            .into_iter()
-            .flatten()
-            .any(|addr| addr.ip().is_unspecified() || addr.ip() == ip)
-}
-
-/// The name part of a `Host` value: without the port, IPv6 without brackets,
-/// a trailing dot dropped. `None` if it is not a plausible host.
-fn host_name(host: &str) -> Option<&str> {
-    let host = host.trim();
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        let (inside, after) = rest.split_once(']')?;
-        if !(after.is_empty() || port_ok(after.strip_prefix(':')?)) {
-            return None;
-        }
-        inside
-    } else {
-        match host.rsplit_once(':') {
-            Some((name, port)) if port_ok(port) => name,
-            Some(_) => return None,
-            None => host,
-        }
-    };
-    let name = name.strip_suffix('.').unwrap_or(name);
-    (!name.is_empty()).then_some(name)
-}
-
-fn port_ok(port: &str) -> bool {
-    !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+        .insert_header((header::ALLOW, allow.join(", ")))
+        .json(serde_json::json!({"error": "method_not_allowed", "allow": allow}))
 }
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
+/// 200 when ready, 503 otherwise; the body says why:
+/// `{"ready":false,"reason":"no poll succeeded in the last 15s","token":true,
+/// "successful_polls":12,"last_success_seconds_ago":16.2,"window_seconds":15.0}`.
 async fn readyz<S: Status>(state: web::Data<State<S>>) -> HttpResponse {
     let readiness = state.handle.readiness().await;
+    let reason = readiness.reason();
     let body = serde_json::json!({
-        "ready": readiness.ready(),
+        "ready": reason.is_none(),
+        "reason": reason,
         "token": readiness.token_held,
         "successful_polls": readiness.successful_polls,
+        "last_success_seconds_ago": readiness.since_last_success.map(|d| d.as_secs_f64()),
+        "window_seconds": readiness.window.map(|d| d.as_secs_f64()),
     });
-    if readiness.ready() {
+    if reason.is_none() {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
@@ -251,13 +104,36 @@ async fn metrics<S: Status>(state: web::Data<State<S>>, req: HttpRequest) -> Htt
         .body(body)
 }
 
+/// `GET /api/queues[?limit=N][&after=<queue id>]`: a JSON array of queue
+/// summaries sorted by id, at most `limit` (default and largest 1000),
+/// those after `after`. The shape is the same with or without paging
+/// parameters; when more queues follow, a `Link` header names the next
+/// page (`</api/queues?limit=N&after=<last id>>; rel="next"`), and its
+/// absence means this page is the last.
 async fn queues<S: Status>(state: web::Data<State<S>>, req: HttpRequest) -> HttpResponse {
     if let Some(denied) = state.access.denied(&req) {
         return denied;
     }
-    HttpResponse::Ok().json(state.handle.queues().await)
+    let paging = match paging::paging(req.query_string()) {
+        Ok(paging) => paging,
+        Err(bad) => return bad.response(),
+    };
+    let page = state
+        .handle
+        .queues(paging.after.as_deref(), paging.limit)
+        .await;
+    let mut response = HttpResponse::Ok();
+    if let Some(last) = &page.next_after {
+        response.insert_header((
+            header::LINK,
+            paging::next_link(req.path(), paging.limit, last),
+        ));
+    }
+    response.json(page.queues)
 }
 
+/// `GET /api/queues/{id}[?points=N]`: one queue in full; with `points`,
+/// only the newest N snapshots of its history.
 async fn queue<S: Status>(
     state: web::Data<State<S>>,
     req: HttpRequest,
@@ -266,11 +142,15 @@ async fn queue<S: Status>(
     if let Some(denied) = state.access.denied(&req) {
         return denied;
     }
-    match state.handle.queue(&id).await {
+    let points = match paging::points(req.query_string()) {
+        Ok(points) => points,
+        Err(bad) => return bad.response(),
+    };
+    match state.handle.queue(&id, points).await {
         Some(detail) => HttpResponse::Ok().json(detail),
         None => HttpResponse::NotFound().json(serde_json::json!({
             "error": "not_found",
-            "queue_id": crate::genesys::wire::truncate(&id),
+            "queue_id": wire::truncate(&id),
         })),
     }
 }
@@ -292,10 +172,153 @@ async fn events<S: Status>(state: web::Data<State<S>>, req: HttpRequest) -> Http
 }
 
 async fn page<S: Status>(state: web::Data<State<S>>, req: HttpRequest) -> HttpResponse {
-    if let Some(denied) = state.access.denied(&req) {
+    if let Some(denied) = state.access.page_denied(&req) {
         return denied;
     }
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(PAGE)
+}
+
+// ---- sessions ----------------------------------------------------------------
+
+/// `/api/session`: `POST` exchanges the token for a session cookie,
+/// `DELETE` ends the session; other methods get 405 with `Allow`.
+fn session_resource<S: Status>() -> actix_web::Resource {
+    web::resource("/api/session")
+        .app_data(web::PayloadConfig::new(SESSION_BODY_LIMIT))
+        .route(web::post().to(create_session::<S>))
+        .route(web::delete().to(end_session::<S>))
+        .default_service(web::to(session_method_not_allowed))
+}
+
+async fn session_method_not_allowed(req: HttpRequest) -> HttpResponse {
+    not_allowed(&req, &["POST", "DELETE"])
+}
+
+/// The token of a `POST /api/session` body: `{"token":"..."}`
+/// (`application/json`) or `token=...` (a form).
+#[derive(serde::Deserialize)]
+struct TokenBody {
+    token: String,
+}
+
+/// `POST /api/session` with the token as `Authorization: Bearer` or in the
+/// body: 200 and `Set-Cookie: queuewatch_session=...; HttpOnly;
+/// SameSite=Strict; Path=/; Max-Age=43200` (`Secure` over TLS); a wrong or
+/// missing token is a 401 without a cookie. Without a configured token
+/// there is nothing to exchange: 404.
+async fn create_session<S: Status>(
+    state: web::Data<State<S>>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let access = &state.access;
+    if !access.token_required() {
+        if let Some(denied) = access.host_denied(&req) {
+            return denied;
+        }
+        return HttpResponse::NotFound().json(serde_json::json!({
+            "error": "not_found",
+            "detail": "no API token is configured (http.auth_token_env): no session is needed",
+        }));
+    }
+    let given = match bearer(&req) {
+        Some(token) => Some(token),
+        None => match body_token(&req, &body) {
+            Ok(token) => token,
+            Err(bad) => return bad.response(),
+        },
+    };
+    if !given.is_some_and(|token| access.token_matches(&token)) {
+        log::debug!("http: POST /api/session without the right token");
+        return unauthorized();
+    }
+    let sessions = access.sessions();
+    let Some(id) = sessions.create(Instant::now()) else {
+        log::error!("http: no randomness for a session id");
+        return HttpResponse::InternalServerError()
+            .json(serde_json::json!({"error": "no_randomness"}));
+    };
+    HttpResponse::Ok()
+        .insert_header((
+            header::SET_COOKIE,
+            session::set_cookie(&id, sessions.ttl(), over_tls(&req)),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({"expires_in_seconds": sessions.ttl().as_secs()}))
+}
+
+/// A `POST /api/session` body that carries no usable token.
+enum BodyError {
+    /// Neither JSON nor a form.
+    UnsupportedType,
+    /// JSON or a form without a `token` string.
+    Malformed,
+}
+
+impl BodyError {
+    fn response(&self) -> HttpResponse {
+        match self {
+            BodyError::UnsupportedType => {
+                HttpResponse::UnsupportedMediaType().json(serde_json::json!({
+                    "error": "unsupported_media_type",
+                    "detail": "send {\"token\": \"...\"} as application/json, \
+                               token=... as a form, or Authorization: Bearer",
+                }))
+            }
+            BodyError::Malformed => HttpResponse::BadRequest().json(serde_json::json!({
+                "error": "bad_request",
+                "parameter": "token",
+                "detail": "the body must carry the token: {\"token\": \"...\"}",
+            })),
+        }
+    }
+}
+
+/// The token in the body, if there is a body.
+fn body_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, BodyError> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let parsed = match essence.as_str() {
+        "application/json" => serde_json::from_slice::<TokenBody>(body).ok(),
+        "application/x-www-form-urlencoded" => std::str::from_utf8(body)
+            .ok()
+            .and_then(|text| web::Query::<TokenBody>::from_query(text).ok())
+            .map(web::Query::into_inner),
+        _ => return Err(BodyError::UnsupportedType),
+    };
+    parsed
+        .map(|body| Some(body.token))
+        .ok_or(BodyError::Malformed)
+}
+
+/// `DELETE /api/session`: ends the cookie's session (if any) and clears
+/// the cookie; 204 either way.
+async fn end_session<S: Status>(state: web::Data<State<S>>, req: HttpRequest) -> HttpResponse {
+    let access = &state.access;
+    if !access.token_required() {
+        if let Some(denied) = access.host_denied(&req) {
+            return denied;
+        }
+    }
+    if let Some(id) = session::cookie(&req) {
+        access.sessions().end(id);
+    }
+    HttpResponse::NoContent()
+        .insert_header((header::SET_COOKIE, session::clear_cookie(over_tls(&req))))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
 }
