@@ -59,18 +59,40 @@ fn queuewatch_now() -> String {
     crate::event::now_timestamp()
 }
 
-/// The JSON object of one record, written at `time`.
+/// The JSON object of one record, written at `time`: `time`, `level`,
+/// `target` and `message` first, then the key-values in name order.
 pub fn json_line(record: &Record<'_>, time: &str) -> String {
-    let mut object = Map::new();
-    object.insert("time".into(), Json::from(time));
-    object.insert("level".into(), Json::from(record.level().as_str()));
-    object.insert("target".into(), Json::from(record.target()));
-    object.insert("message".into(), Json::from(record.args().to_string()));
-    let mut fields = Fields(&mut object);
-    let _ = record.key_values().visit(&mut fields);
-    // A map of strings and JSON values always serialises.
-    serde_json::to_string(&Json::Object(object)).unwrap_or_default()
+    let head = [
+        ("time", Json::from(time)),
+        ("level", Json::from(record.level().as_str())),
+        ("target", Json::from(record.target())),
+        ("message", Json::from(record.args().to_string())),
+    ];
+    let mut rest = Map::new();
+    for (key, value) in &head {
+        rest.insert((*key).to_owned(), value.clone());
+    }
+    let _ = record.key_values().visit(&mut Fields(&mut rest));
+    let mut line = String::from("{");
+    for (key, value) in head.iter().map(|(k, v)| (*k, v)).chain(
+        rest.iter()
+            .filter(|(k, _)| !HEAD.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v)),
+    ) {
+        if line.len() > 1 {
+            line.push(',');
+        }
+        // Strings and JSON values always serialise.
+        line.push_str(&serde_json::to_string(key).unwrap_or_default());
+        line.push(':');
+        line.push_str(&serde_json::to_string(value).unwrap_or_default());
+    }
+    line.push('}');
+    line
 }
+
+/// The keys every line starts with.
+const HEAD: [&str; 4] = ["time", "level", "target", "message"];
 
 /// Puts key-values into the object: an `event` object's fields at the top
 /// level (without overwriting `time`, `level`, `target`, `message`), any
@@ -132,6 +154,10 @@ mod tests {
         assert_eq!(parsed["waiting"], Json::Null);
         assert_eq!(parsed["attempt"], 2);
         assert!(!line.contains('\n'), "one line: {line}");
+        assert!(
+            line.starts_with(r#"{"time":"2026-12-02T00:00:00.000Z","level":"WARN","target":"queuewatch::event","message":"#),
+            "{line}"
+        );
     }
 
     #[test]
