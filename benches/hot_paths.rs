@@ -73,7 +73,7 @@ fn main() {
     bench("Event::to_json", 200_000, || {
         black_box(black_box(&event).to_json());
     });
-    bench("Event clone (fan-out per callback)", 200_000, || {
+    bench("Event clone (fan-out, per user callback)", 200_000, || {
         black_box(black_box(&event).clone());
     });
 

@@ -7,15 +7,18 @@
 //! ```
 //!
 //! Options: `--queues N` (1000), `--interval D` (5s), `--duration D` (60s),
-//! `--history-size N` (720), `--source guest_position|estimated_wait_time|observations`.
+//! `--history-size N` (720), `--source guest_position|estimated_wait_time|observations`,
+//! `--jsonl PATH` (also audit every event into a `jsonl` callback writing
+//! PATH, truncated first; the CPU per poll then includes it).
 //! The last line printed is one JSON object with the figures.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use queuewatch::config::{Settings, Source};
+use queuewatch::config::{CallbackSettings, Settings, Source};
 use queuewatch::simulator::SimulatorConfig;
 use queuewatch::{Event, QueueWatch};
 
@@ -25,6 +28,7 @@ struct Args {
     duration: Duration,
     history_size: usize,
     source: Source,
+    jsonl: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -34,6 +38,7 @@ fn parse_args() -> Args {
         duration: Duration::from_secs(60),
         history_size: 720,
         source: Source::GuestPosition,
+        jsonl: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,6 +56,7 @@ fn parse_args() -> Args {
                 args.source =
                     serde_json::from_value(serde_json::Value::String(value())).expect("--source")
             }
+            "--jsonl" => args.jsonl = Some(PathBuf::from(value())),
             "--bench" => {} // cargo bench passes this
             other => panic!("unknown option {other}"),
         }
@@ -116,6 +122,12 @@ async fn run(args: Args) {
     settings.poll.history_size = args.history_size;
     settings.genesys.rate_limit_per_minute = u32::MAX;
     settings.callbacks.clear();
+    if let Some(path) = &args.jsonl {
+        std::fs::write(path, b"").expect("--jsonl PATH: cannot write it");
+        settings
+            .callbacks
+            .push(CallbackSettings::Jsonl { path: path.clone() });
+    }
     settings.http.bind = None;
     let mut sim = SimulatorConfig::with_queues(ids);
     sim.rate_limit_per_minute = None;
@@ -163,6 +175,21 @@ async fn run(args: Args) {
     let polls = events.load(Ordering::Relaxed);
     let lateness = handle.telemetry().tick_lateness_ms().unwrap_or_default();
     handle.shutdown().await;
+    // After a clean stop the audit holds every event, each on a whole line.
+    let audit_lines = args.jsonl.as_ref().map(|path| {
+        let text = std::fs::read(path).expect("the jsonl audit");
+        assert!(
+            text.is_empty() || text.ends_with(b"\n"),
+            "the last audit line is whole"
+        );
+        text.iter().filter(|b| **b == b'\n').count() as u64
+    });
+    if let Some(lines) = audit_lines {
+        assert!(
+            lines >= polls,
+            "{lines} audit lines, {polls} polls counted before the stop"
+        );
+    }
 
     // The first interval ramps up (phases spread over it): judge evenness after it.
     let skip = args.interval.as_secs().max(1) as usize;
@@ -199,6 +226,8 @@ async fn run(args: Args) {
             "interval": humantime::format_duration(args.interval).to_string(),
             "duration": humantime::format_duration(args.duration).to_string(),
             "source": args.source.as_str(),
+            "callbacks": if args.jsonl.is_some() { vec!["jsonl"] } else { vec![] },
+            "audit_lines": audit_lines,
             "polls": polls,
             "polls_per_sec": polls as f64 / elapsed.as_secs_f64(),
             "expected_polls": expected.round(),

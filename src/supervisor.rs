@@ -76,6 +76,11 @@ impl<T: Clone> Slot<T> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Calls `f` with the current value, without cloning it.
+    pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        f(self.0.read().unwrap_or_else(|e| e.into_inner()).as_ref())
+    }
+
     /// Replaces the value (on each start).
     pub fn set(&self, value: T) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(value);

@@ -23,6 +23,16 @@ impl Handler<Fatal> for Escalations {
     }
 }
 
+/// A fresh supervisor (default policy) that fails the test on any escalation.
+pub(crate) fn supervisor(telemetry: &Telemetry) -> Addr<Supervisor> {
+    Supervisor::new(RestartPolicy::default(), telemetry.clone(), escalations()).start()
+}
+
+/// Where `Fatal` goes in tests: failing the test.
+pub(crate) fn escalations() -> Recipient<Fatal> {
+    Escalations.start().recipient()
+}
+
 /// Starts an actor under a fresh supervisor (as the runtime does) and
 /// returns its first incarnation's address.
 pub(crate) async fn supervised<A>(
@@ -32,12 +42,7 @@ pub(crate) async fn supervised<A>(
 where
     A: Actor,
 {
-    let supervisor = Supervisor::new(
-        RestartPolicy::default(),
-        telemetry.clone(),
-        Escalations.start().recipient(),
-    )
-    .start();
+    let supervisor = supervisor(telemetry);
     let slot = start_in_slot(&supervisor, "callback:test", ChildKind::Callback, start).await;
     slot.get().expect("started")
 }

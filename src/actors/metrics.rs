@@ -11,6 +11,7 @@ use actix::prelude::*;
 use serde::Serialize;
 
 use crate::callbacks::fanout::{emit, CallbackActor};
+use crate::callbacks::shared::SharedEvent;
 use crate::event::Event;
 use crate::supervisor::{ExitGuard, Slot};
 use crate::tracking::{CycleReport, LatencySummary, QueueMatrix, Snapshot};
@@ -30,7 +31,8 @@ struct Store {
 struct QueueRecord {
     name: Option<String>,
     matrix: QueueMatrix,
-    last: Option<Event>,
+    /// The latest event: the same allocation the callbacks got.
+    last: Option<Arc<Event>>,
 }
 
 impl MatrixStore {
@@ -101,14 +103,37 @@ pub struct Untrack {
 }
 
 /// Record a finished cycle, then hand the event, its smoothed wait filled
-/// in, to the fan-out. The reply comes once it is there.
+/// in, to the fan-out. The reply comes once it is there. A `Record` never
+/// handled (the metrics actor stopped first) hands its event to the fan-out
+/// as it goes, as the poller built it.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Record {
     /// What the cycle observed.
-    pub report: CycleReport,
-    /// The event as built by the poller.
-    pub event: Event,
+    report: CycleReport,
+    /// The event as built by the poller; `None` once handed on.
+    event: Option<Event>,
+    /// Where the event goes if the message is dropped unhandled.
+    fallback: Slot<Addr<CallbackActor>>,
+}
+
+impl Record {
+    /// The cycle's `report` and `event`; `callbacks` in case it is never handled.
+    pub fn new(report: CycleReport, event: Event, callbacks: Slot<Addr<CallbackActor>>) -> Record {
+        Record {
+            report,
+            event: Some(event),
+            fallback: callbacks,
+        }
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        if let Some(event) = self.event.take() {
+            emit(&self.fallback, event);
+        }
+    }
 }
 
 /// One page of the queues, sorted by id: those after `after` (any text;
@@ -193,20 +218,33 @@ impl Handler<Untrack> for MetricsActor {
 impl Handler<Record> for MetricsActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Record, _: &mut Context<Self>) {
-        let Record { report, mut event } = msg;
-        {
+    fn handle(&mut self, mut msg: Record, _: &mut Context<Self>) {
+        let Some(event) = msg.event.as_mut() else {
+            return;
+        };
+        let event = {
             let mut store = self.store.lock();
             // A queue removed while its last cycle ran stays removed.
-            if let Some(record) = store.queues.get_mut(event.queue_id()) {
-                let smoothed = record.matrix.record(&report, SystemTime::now());
-                if let Event::Poll(poll) = &mut event {
+            let mut record = store.queues.get_mut(event.queue_id());
+            if let Some(record) = record.as_deref_mut() {
+                let smoothed = record.matrix.record(&msg.report, SystemTime::now());
+                if let Event::Poll(poll) = event {
                     poll.smoothed_wait_seconds = smoothed;
                 }
+            }
+            // Taken only now: had the recording panicked, the message, as
+            // it went, would have handed the event on.
+            let Some(event) = msg.event.take() else {
+                return;
+            };
+            // One allocation for the store and every callback.
+            let event = Arc::new(event);
+            if let Some(record) = record {
                 record.last = Some(event.clone());
             }
-        }
-        emit(&self.callbacks, event);
+            event
+        };
+        emit(&self.callbacks, SharedEvent::from_arc(event));
     }
 }
 
@@ -215,7 +253,7 @@ fn summary(queue_id: &QueueId, record: &QueueRecord) -> QueueSummary {
     QueueSummary {
         queue_id: queue_id.clone(),
         queue_name: record.name.clone(),
-        last_event: record.last.clone(),
+        last_event: record.last.as_deref().cloned(),
         polls: counters.total,
         failures: counters.total - counters.success,
     }

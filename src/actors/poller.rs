@@ -267,13 +267,10 @@ impl PollerActor {
         let callbacks = self.shared.callbacks.clone();
         async move {
             // The metrics actor records the cycle and hands the event on;
-            // the fallback goes straight out if it is restarting.
+            // a `Record` it never handles (restarting) hands it on itself.
             match metrics {
                 Some(metrics) => {
-                    let fallback = event.clone();
-                    if metrics.send(Record { report, event }).await.is_err() {
-                        emit(&callbacks, fallback);
-                    }
+                    let _ = metrics.send(Record::new(report, event, callbacks)).await;
                 }
                 None => emit(&callbacks, event),
             }

@@ -1,3 +1,4 @@
+use super::shared::SharedEvent;
 use super::EventSink;
 use crate::event::Event;
 
@@ -6,7 +7,8 @@ use crate::event::Event;
 pub struct LogSink;
 
 impl EventSink for LogSink {
-    fn deliver(&mut self, event: &Event) -> std::io::Result<()> {
+    fn deliver(&mut self, event: &SharedEvent) -> std::io::Result<()> {
+        let event = event.event();
         match event {
             Event::Poll(e) => {
                 let fmt_u32 = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());

@@ -1,5 +1,7 @@
 //! Callbacks: everything that happens to an event after its poll cycle.
 //!
+//! - [`shared`]: the event as every callback shares it (one allocation, its
+//!   JSON serialised once) and the accounted delivery that carries it.
 //! - [`fanout`]: the `CallbackActor`, handing every event to every callback
 //!   with a bounded number in flight each.
 //! - [`blocking`]: blocking sinks ([`log_sink`], [`stdout`], [`jsonl`]) on
@@ -14,6 +16,7 @@ mod jsonl;
 mod log_sink;
 pub(crate) mod nats;
 pub(crate) mod outbox;
+pub(crate) mod shared;
 pub(crate) mod spawn;
 mod stdout;
 pub(crate) mod webhook;

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::blocking::{EventSink, SinkActor};
-use super::fanout::{Subscriber, DEFAULT_CAPACITY};
+use super::blocking::{EventSink, Inbox, SinkActor};
+use super::fanout::{Subscriber, Target, DEFAULT_CAPACITY};
 use super::nats::{Nats, NatsConfig, NatsLimits};
 use super::outbox::OutboxActor;
+use super::shared::Delivery;
 use super::webhook::signing::{endpoint_name, KeyError, SigningKey};
 use super::webhook::{Webhook, WebhookConfig, WebhookLimits};
 use super::{Flush, JsonlSink, LogSink, StdoutSink};
@@ -91,7 +92,7 @@ type MakeSink = Arc<dyn Fn() -> std::io::Result<Box<dyn EventSink + Send>> + Sen
 /// What one incarnation of a callback leaves behind: where its events and
 /// (for callbacks that buffer) its `Flush` go.
 struct Started {
-    events: Recipient<Event>,
+    events: Target,
     flush: Option<Recipient<Flush>>,
 }
 
@@ -104,7 +105,7 @@ fn on_own_thread(
     flushable: bool,
     start: impl Fn(&ArbiterHandle, ExitGuard) -> Option<Started> + Send + Sync + 'static,
 ) -> CallbackChild {
-    let events: Slot<Recipient<Event>> = Slot::default();
+    let events: Slot<Target> = Slot::default();
     let flush: Option<Slot<Recipient<Flush>>> = flushable.then(Slot::default);
     let subscriber = Arc::new(Subscriber {
         name,
@@ -137,11 +138,11 @@ fn start_flushable<A>(
     make: impl FnOnce(&mut Context<A>) -> A + Send + 'static,
 ) -> Started
 where
-    A: Actor<Context = Context<A>> + Handler<Event> + Handler<Flush>,
+    A: Actor<Context = Context<A>> + Handler<Delivery> + Handler<Flush>,
 {
     let addr = A::start_in_arbiter(arbiter, make);
     Started {
-        events: addr.clone().recipient(),
+        events: Target::Shared(addr.clone().recipient()),
         flush: Some(addr.recipient()),
     }
 }
@@ -155,9 +156,15 @@ pub(crate) async fn builtin(
     tls: &Arc<rustls::ClientConfig>,
     fatal: Recipient<Fatal>,
 ) -> Result<CallbackChild, CallbackError> {
+    // The audit batches: its events wait in an inbox, its thread wakes
+    // a few times a second (log and stdout take each event at once).
+    let batched = matches!(settings, CallbackSettings::Jsonl { .. });
     let (name, make): (String, MakeSink) = match settings {
         CallbackSettings::Log => ("log".into(), Arc::new(|| Ok(Box::new(LogSink) as _))),
-        CallbackSettings::Stdout => ("stdout".into(), Arc::new(|| Ok(Box::new(StdoutSink) as _))),
+        CallbackSettings::Stdout => (
+            "stdout".into(),
+            Arc::new(|| Ok(Box::new(StdoutSink::default()) as _)),
+        ),
         CallbackSettings::Jsonl { path } => {
             let path = path.clone();
             (
@@ -230,9 +237,20 @@ pub(crate) async fn builtin(
                 }
             };
             let name = child_name.clone();
-            Some(start_flushable(arbiter, move |_| {
-                SinkActor::new(name, sink, guard)
-            }))
+            if !batched {
+                return Some(start_flushable(arbiter, move |_| {
+                    SinkActor::new(name, sink, guard)
+                }));
+            }
+            let inbox = Arc::new(Inbox::default());
+            let actor_inbox = inbox.clone();
+            let addr = SinkActor::start_in_arbiter(arbiter, move |_| {
+                SinkActor::batched(name, sink, actor_inbox, guard)
+            });
+            Some(Started {
+                events: Target::Batched(inbox, addr.clone().recipient()),
+                flush: Some(addr.recipient()),
+            })
         },
     ))
 }
@@ -311,7 +329,7 @@ where
                 factory()
             });
             Some(Started {
-                events: addr.recipient(),
+                events: Target::Event(addr.recipient()),
                 flush: None,
             })
         },
@@ -320,8 +338,17 @@ where
 
 /// Any recipient, unsupervised (its owner supervises it).
 pub(crate) fn recipient(name: String, recipient: Recipient<Event>) -> CallbackChild {
+    unsupervised(name, Target::Event(recipient))
+}
+
+/// A built-in recipient of shared events (the SSE hub), unsupervised.
+pub(crate) fn shared(name: String, recipient: Recipient<Delivery>) -> CallbackChild {
+    unsupervised(name, Target::Shared(recipient))
+}
+
+fn unsupervised(name: String, target: Target) -> CallbackChild {
     let events = Slot::default();
-    events.set(recipient);
+    events.set(target);
     CallbackChild {
         subscriber: Arc::new(Subscriber {
             name,

@@ -179,7 +179,7 @@ impl QueueWatch {
         children.extend(self.callbacks);
         let hub = EventHub::new();
         let events = hub.sender();
-        children.push(callbacks::recipient(
+        children.push(callbacks::shared(
             "api_events".into(),
             hub.start().recipient(),
         ));

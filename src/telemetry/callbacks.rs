@@ -34,9 +34,21 @@ impl CallbackMetrics {
 }
 
 impl Telemetry {
+    /// Counts one delivery (the fan-out counts on [`Telemetry::delivery_counter`]).
+    #[cfg(test)]
     pub(crate) fn delivered(&self, callback: &str) {
         let labels = CallbackLabels::new(callback);
         self.inner.callbacks.deliveries.get_or_create(&labels).inc();
+    }
+
+    /// The deliveries counter of `callback`, to count on without a look-up.
+    pub(crate) fn delivery_counter(&self, callback: &str) -> Counter {
+        let labels = CallbackLabels::new(callback);
+        self.inner
+            .callbacks
+            .deliveries
+            .get_or_create(&labels)
+            .clone()
     }
 
     pub(crate) fn dropped(&self, callback: &str) {

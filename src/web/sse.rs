@@ -1,6 +1,6 @@
-//! Server-sent events: a hub that turns every event into one JSON string
-//! once and broadcasts it; each client stream is bounded, and a client that
-//! falls behind is dropped instead of growing memory.
+//! Server-sent events: a hub that broadcasts every event's JSON (the one
+//! serialisation all callbacks share); each client stream is bounded, and a
+//! client that falls behind is dropped instead of growing memory.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,14 +10,15 @@ use actix_web::web::Bytes;
 use futures_util::Stream;
 use tokio::sync::broadcast;
 
-use crate::event::Event;
+use crate::callbacks::shared::Delivery;
 
 /// Events a client may fall behind by before it is dropped.
 const CLIENT_BUFFER: usize = 1024;
 /// A comment line at least this often keeps proxies from closing idle streams.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// Receives every event (as a callback) and broadcasts its JSON.
+/// Receives every event (as a callback) and broadcasts its JSON: the
+/// shared serialisation, not one of its own.
 pub(crate) struct EventHub {
     sender: broadcast::Sender<Arc<str>>,
 }
@@ -38,13 +39,15 @@ impl Actor for EventHub {
     type Context = Context<Self>;
 }
 
-impl Handler<Event> for EventHub {
+impl Handler<Delivery> for EventHub {
     type Result = ();
 
-    fn handle(&mut self, event: Event, _: &mut Context<Self>) {
+    fn handle(&mut self, delivery: Delivery, _: &mut Context<Self>) {
+        let Delivery { event, ticket } = delivery;
         if self.sender.receiver_count() > 0 {
-            let _ = self.sender.send(event.to_json().into());
+            let _ = self.sender.send(event.json().clone());
         }
+        ticket.delivered();
     }
 }
 

@@ -33,8 +33,8 @@ use async_nats::jetstream::{self, stream};
 use futures_util::future::LocalBoxFuture;
 
 use super::outbox::{Limits, Sent, Transport};
+use super::shared::SharedEvent;
 use crate::backoff::ExponentialBackoff;
-use crate::event::Event;
 use crate::nats::{self as nats_client, Persistence};
 use crate::supervisor::Fatal;
 use crate::telemetry::Telemetry;
@@ -121,10 +121,10 @@ impl NatsConfig {
     }
 }
 
-/// One queued event.
+/// One queued event; its payload is the shared serialisation.
 pub(crate) struct Pending {
     subject: String,
-    id: String,
+    event: SharedEvent,
     body: Bytes,
 }
 
@@ -227,11 +227,11 @@ impl Transport for Nats {
         "buffer full (NATS is slow or unreachable)"
     }
 
-    fn prepare(&self, event: &Event) -> Result<Pending, &'static str> {
+    fn prepare(&self, event: &SharedEvent) -> Result<Pending, &'static str> {
         Ok(Pending {
-            subject: format!("{}.{}", self.config.subject, event.queue_id()),
-            id: event.id().to_owned(),
-            body: Bytes::from(event.to_json()),
+            subject: format!("{}.{}", self.config.subject, event.event().queue_id()),
+            event: event.clone(),
+            body: event.json_bytes(),
         })
     }
 
@@ -348,7 +348,7 @@ async fn publish(
     loop {
         let message = PublishMessage::build()
             .payload(item.body.clone())
-            .message_id(&item.id)
+            .message_id(item.event.event().id())
             .header("Content-Type", "application/json");
         let result = tokio::time::timeout(limits.publish_timeout, async {
             js.send_publish(item.subject.clone(), message).await?.await

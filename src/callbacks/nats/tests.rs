@@ -3,7 +3,9 @@
 
 use super::*;
 use crate::callbacks::outbox::OutboxActor;
+use crate::callbacks::shared::Delivery;
 use crate::callbacks::Flush;
+use crate::event::Event;
 use crate::test_support::{failed_event, supervised};
 
 fn event(queue: usize) -> Event {
@@ -134,7 +136,7 @@ async fn nothing_reachable_answers_at_once_and_drops_beyond_the_buffer() {
         start_reporting(&format!("nats://127.0.0.1:{port}"), limits, &telemetry).await;
     let started = std::time::Instant::now();
     for i in 0..80 {
-        addr.send(event(i)).await.unwrap();
+        addr.send(Delivery::from(event(i))).await.unwrap();
     }
     assert!(
         started.elapsed() < Duration::from_secs(1),
@@ -179,13 +181,13 @@ async fn throughput() {
     };
     let addr = start(&format!("nats://127.0.0.1:{port}"), limits, &telemetry).await;
     // Warm up: connected and the stream created.
-    addr.send(event(0)).await.unwrap();
+    addr.send(Delivery::from(event(0))).await.unwrap();
     addr.send(Flush).await.unwrap();
     let n = 50_000;
     let events: Vec<Event> = (0..n).map(|i| event(i % 1000)).collect();
     let (wall, cpu) = (std::time::Instant::now(), cpu_time());
     for e in events {
-        addr.do_send(e);
+        addr.do_send(Delivery::from(e));
     }
     addr.send(Flush).await.unwrap();
     let (wall, cpu) = (wall.elapsed(), cpu_time() - cpu);

@@ -2,7 +2,7 @@
 //! generic over its [`Transport`]: the transport says what is sent and how;
 //! the outbox owns the rest.
 //!
-//! - Each `Event` is answered at once: the transport prepares it and it is
+//! - Each event is answered at once: the transport prepares it and it is
 //!   queued ([`Limits::capacity`]); when the queue is full the event is
 //!   dropped, counted (`queuewatch_event_drops_total{callback=…}`) and logged
 //!   (at most one line per 10 s). A slow or dead receiver never slows
@@ -24,8 +24,8 @@ use futures_util::future::LocalBoxFuture;
 
 pub(crate) use queue::Outbox;
 
+use super::shared::{Delivery, SharedEvent};
 use super::Flush;
-use crate::event::Event;
 use crate::supervisor::ExitGuard;
 use crate::telemetry::Telemetry;
 
@@ -67,7 +67,7 @@ pub(crate) trait Transport: Sized + Unpin + 'static {
     /// Why events are dropped when the queue is full (for the log).
     fn full(&self) -> &'static str;
     /// The event as an item to queue; `Err(why)` drops it at once.
-    fn prepare(&self, event: &Event) -> Result<Self::Item, &'static str>;
+    fn prepare(&self, event: &SharedEvent) -> Result<Self::Item, &'static str>;
     /// Sets up what sends need, on the actor's thread; `None` when this
     /// callback cannot work at all (the actor stops).
     fn link(&self) -> LocalBoxFuture<'static, Option<Self::Link>>;
@@ -152,10 +152,13 @@ impl<T: Transport> Actor for OutboxActor<T> {
     }
 }
 
-impl<T: Transport> Handler<Event> for OutboxActor<T> {
+impl<T: Transport> Handler<Delivery> for OutboxActor<T> {
     type Result = ();
 
-    fn handle(&mut self, event: Event, ctx: &mut Context<Self>) {
+    fn handle(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
+        let Delivery { event, ticket } = delivery;
+        // Handed over: what happens next is the outbox's to count.
+        ticket.delivered();
         match self.transport.prepare(&event) {
             Ok(item) => {
                 let full = self.transport.full();

@@ -31,8 +31,8 @@ use futures_util::future::LocalBoxFuture;
 use tokio::time::Instant;
 
 use super::outbox::{Limits, Sent, Transport};
+use super::shared::SharedEvent;
 use crate::backoff::ExponentialBackoff;
-use crate::event::Event;
 use crate::genesys::headers::{parse_retry_after, LONG_RETRY_AFTER};
 use crate::telemetry::Telemetry;
 use signing::{SigningKey, Verdict, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
@@ -102,10 +102,16 @@ impl std::fmt::Debug for WebhookConfig {
     }
 }
 
-/// One queued event: its id and its JSON body.
+/// One queued event: its id and its JSON body (the shared serialisation).
 pub(crate) struct Pending {
-    id: String,
+    event: SharedEvent,
     body: Bytes,
+}
+
+impl Pending {
+    fn id(&self) -> &str {
+        self.event.event().id()
+    }
 }
 
 /// What the deliveries of one incarnation share (on its thread).
@@ -147,13 +153,13 @@ impl Transport for Webhook {
         "queue full (the endpoint is slow or down)"
     }
 
-    fn prepare(&self, event: &Event) -> Result<Pending, &'static str> {
+    fn prepare(&self, event: &SharedEvent) -> Result<Pending, &'static str> {
         if self.0.gone.load(Ordering::Relaxed) {
             return Err(DISABLED);
         }
         Ok(Pending {
-            id: event.id().to_owned(),
-            body: Bytes::from(event.to_json()),
+            event: event.clone(),
+            body: event.json_bytes(),
         })
     }
 
@@ -236,11 +242,11 @@ impl Delivery {
             .client
             .post(self.config.uri.clone())
             .insert_header((CONTENT_TYPE, "application/json"))
-            .insert_header((HEADER_ID, item.id.as_str()))
+            .insert_header((HEADER_ID, item.id()))
             .insert_header((HEADER_TIMESTAMP, timestamp.to_string()));
         if let Some(key) = &self.config.key {
             request = request
-                .insert_header((HEADER_SIGNATURE, key.sign(&item.id, timestamp, &item.body)));
+                .insert_header((HEADER_SIGNATURE, key.sign(item.id(), timestamp, &item.body)));
         }
         let body = item.body.clone();
         let work = async move {
@@ -281,7 +287,9 @@ fn describe_send_error(error: &awc::error::SendRequestError) -> String {
 mod tests {
     use super::*;
     use crate::callbacks::outbox::OutboxActor;
+    use crate::callbacks::shared::Delivery;
     use crate::callbacks::Flush;
+    use crate::event::Event;
     use crate::test_support::{failed_event, supervised};
     use actix::prelude::*;
 
@@ -333,7 +341,7 @@ mod tests {
         let (addr, config) = start(port, limits, &telemetry).await;
         let started = std::time::Instant::now();
         for _ in 0..10 {
-            addr.send(event()).await.unwrap();
+            addr.send(Delivery::from(event())).await.unwrap();
         }
         assert!(
             started.elapsed() < Duration::from_secs(1),
