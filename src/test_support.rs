@@ -60,3 +60,15 @@ pub(crate) fn failed_event(queue: usize) -> Event {
         attempts: 1,
     })
 }
+
+/// CPU time of this process so far (user + system), from /proc.
+pub(crate) fn cpu_time() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+    std::time::Duration::from_millis(ticks * 10) // USER_HZ = 100
+}

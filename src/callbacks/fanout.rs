@@ -188,7 +188,7 @@ mod tests {
     use super::*;
     use crate::callbacks::spawn::{self, CallbackChild};
     use crate::config::CallbackSettings;
-    use crate::test_support::{escalations, failed_event, supervised, supervisor};
+    use crate::test_support::{cpu_time, escalations, failed_event, supervised, supervisor};
 
     /// Counts the events a user callback gets.
     struct Counter(Arc<AtomicU64>);
@@ -348,17 +348,5 @@ mod tests {
             cpu.as_secs_f64() * 1e6 / n as f64
         );
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
-    }
-
-    /// CPU time of this process so far (user + system), from /proc.
-    fn cpu_time() -> Duration {
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-        let ticks: u64 = fields
-            .get(11..13)
-            .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
-        Duration::from_millis(ticks * 10) // USER_HZ = 100
     }
 }

@@ -6,7 +6,7 @@ use crate::callbacks::outbox::OutboxActor;
 use crate::callbacks::shared::Delivery;
 use crate::callbacks::Flush;
 use crate::event::Event;
-use crate::test_support::{failed_event, supervised};
+use crate::test_support::{cpu_time, failed_event, supervised};
 
 fn event(queue: usize) -> Event {
     failed_event(queue)
@@ -104,18 +104,6 @@ async fn an_old_server_found_once_connected_is_fatal() {
             && reason.contains("needs 2.10 or newer"),
         "{reason}"
     );
-}
-
-/// CPU time of this process so far (user + system), from /proc.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks: u64 = fields
-        .get(11..13)
-        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
-    Duration::from_millis(ticks * 10) // USER_HZ = 100
 }
 
 #[actix_rt::test]
