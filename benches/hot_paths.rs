@@ -68,6 +68,7 @@ fn main() {
         below_min_agents: None,
         agent_availability: Some(Availability::High),
         latency_ms: 12.4,
+        data_age_ms: Some(0.1),
         attempts: 1,
     });
     bench("Event::to_json", 200_000, || {

@@ -29,6 +29,16 @@ pub struct ExponentialBackoff {
     max: Duration,
 }
 
+impl Default for ExponentialBackoff {
+    /// 1 s doubling up to 60 s (the `poll.backoff_*` defaults).
+    fn default() -> Self {
+        ExponentialBackoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
 impl ExponentialBackoff {
     /// Builds a backoff; `base` must be non-zero and not above `max`.
     pub fn try_new(base: Duration, max: Duration) -> Result<Self, InvalidBackoff> {

@@ -65,9 +65,14 @@ pub struct PollEvent {
     pub below_min_agents: Option<bool>,
     /// Availability estimate; `null` when the source gives neither wait nor position.
     pub agent_availability: Option<Availability>,
-    /// Latency of the successful request in milliseconds.
+    /// Latency of the successful request in milliseconds (0 for an event
+    /// of the `notifications` source made without a request).
     pub latency_ms: f64,
-    /// Requests made in this cycle (1 = no retry).
+    /// Age of the newest data in the event, in milliseconds: for the polling
+    /// sources the time from the response to the event; for `notifications`
+    /// the time since the last push or snapshot; `null` before any data.
+    pub data_age_ms: Option<f64>,
+    /// Requests made in this cycle (1 = no retry; 0 = none, `notifications`).
     pub attempts: u32,
 }
 

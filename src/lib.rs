@@ -58,6 +58,7 @@ pub mod event;
 pub mod genesys;
 pub mod logs;
 pub(crate) mod nats;
+pub(crate) mod push;
 mod queue_id;
 pub(crate) mod ratelimit;
 pub(crate) mod retry;
@@ -83,6 +84,8 @@ pub use cluster::ClusterError;
 pub use config::Settings;
 pub use event::Event;
 pub use nats::NatsError;
+#[doc(hidden)]
+pub use push::pool::PushTuning;
 pub use queue_id::QueueId;
 pub use runtime::{Handle, QueueWatch, ReloadSummary, StartError};
 pub use supervisor::RestartPolicy;

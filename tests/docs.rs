@@ -574,6 +574,7 @@ fn sample_poll() -> PollEvent {
         below_min_agents: None,
         agent_availability: Some(Availability::High),
         latency_ms: 12.4,
+        data_age_ms: Some(0.1),
         attempts: 1,
     }
 }
@@ -910,13 +911,13 @@ fn the_schema_refuses_events_that_break_it() {
         (
             "an unknown source",
             broken(&failed, &|e| {
-                e.insert("source".into(), json!("notifications"));
+                e.insert("source".into(), json!("websocket"));
             }),
         ),
         (
             "an unknown field",
             broken(&poll, &|e| {
-                e.insert("data_age_ms".into(), json!(12));
+                e.insert("data_age".into(), json!(12));
             }),
         ),
         (

@@ -296,6 +296,7 @@ fn event() -> impl Strategy<Value = Event> {
                 below_min_agents: b.2,
                 agent_availability: b.3,
                 latency_ms: b.4,
+                data_age_ms: None,
                 attempts: b.5,
             })
         });

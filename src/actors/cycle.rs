@@ -50,6 +50,8 @@ pub(crate) struct CycleResult {
     pub result: Result<Sample, PollError>,
     /// Latency of the last request that got an answer (or timed out).
     pub latency: Option<Duration>,
+    /// When the sample's response was in (for `data_age_ms`).
+    pub received: Option<Instant>,
 }
 
 /// Runs one cycle; `deadline` is the queue's next tick.
@@ -74,6 +76,7 @@ pub(crate) async fn run_cycle(
                 return CycleResult {
                     result: Err(error),
                     latency,
+                    received: None,
                 };
             }
             Err(TokenError::Unavailable(cause)) => (
@@ -90,6 +93,7 @@ pub(crate) async fn run_cycle(
                         return CycleResult {
                             result: Ok(sample),
                             latency,
+                            received: Some(Instant::now()),
                         }
                     }
                     Err(error) => (error, Some(lease)),
@@ -130,6 +134,7 @@ pub(crate) async fn run_cycle(
                 return CycleResult {
                     result: Err(error),
                     latency,
+                    received: None,
                 }
             }
             Decision::RefetchToken => {
@@ -157,6 +162,7 @@ pub(crate) async fn run_cycle(
                                 "shutdown: the cycle was waiting to retry",
                             )),
                             latency,
+                            received: None,
                         };
                     }
                 }

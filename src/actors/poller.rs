@@ -2,6 +2,10 @@
 //! overlaps cycles, skips (never bursts) missed ticks, slows down a queue
 //! that answers 403/404, and ends every cycle in exactly one event.
 //!
+//! With `poll.source: notifications` a tick makes no request: it emits the
+//! freshest pushed data (`push::tick`), unless the queue's channel is down,
+//! when it polls observations on its turn of the budget (`push::pace`).
+//!
 //! (Past 400 lines: the actor, its messages and the one-event-per-cycle
 //! guard belong together; the cycle itself is `cycle.rs`.)
 
@@ -22,6 +26,7 @@ use crate::config::{Source, Thresholds};
 use crate::error::{ErrorKind, PollError};
 use crate::event::{new_event_id, now_timestamp, Event, PollEvent, PollFailedEvent};
 use crate::genesys::ClientOptions;
+use crate::push::store::{Link, LiveStore, QueueCell};
 use crate::ratelimit::RateLimiter;
 use crate::retry::RetryPolicy;
 use crate::schedule;
@@ -76,6 +81,8 @@ pub struct PollerShared {
     pub epoch: Instant,
     /// Turns true when in-flight cycles must be cancelled (shutdown).
     pub cancel: watch::Receiver<bool>,
+    /// The push source's data (`poll.source: notifications`).
+    pub push: Option<Arc<LiveStore>>,
 }
 
 /// Stop ticking; resolve once no cycle is in flight, then stop.
@@ -114,15 +121,26 @@ pub struct PollerActor {
     tick: Option<SpawnHandle>,
     /// When the pending tick is due.
     due: Instant,
+    /// The queue's pushed data (`notifications` only).
+    cell: Option<Arc<QueueCell>>,
     _guard: ExitGuard,
 }
 
 impl PollerActor {
     /// A poller for `spec`.
     pub fn new(spec: Arc<PollerSpec>, shared: PollerShared, guard: ExitGuard) -> Self {
+        let push = spec.source == Source::Notifications;
+        let cell = (shared.push.as_ref())
+            .filter(|_| push)
+            .map(|store| store.join(&spec.queue_id));
         let cycle = Rc::new(CycleContext {
             queue_id: spec.queue_id.clone(),
-            source: spec.source,
+            // A queue of the push source whose channel is down polls observations.
+            source: if push {
+                Source::Observations
+            } else {
+                spec.source
+            },
             options: shared.options.clone(),
             tokens: shared.tokens.clone(),
             limiter: shared.limiter.clone(),
@@ -142,6 +160,7 @@ impl PollerActor {
             last_error: None,
             tick: None,
             due: Instant::now(),
+            cell,
             _guard: guard,
         }
     }
@@ -149,7 +168,11 @@ impl PollerActor {
     /// The interval in force: stretched to fit the rate budget, and doubled
     /// per 403/404 in a row up to the cap.
     fn effective_interval(&self) -> Duration {
-        let stretched = self.spec.interval.mul_f64(self.shared.limiter.stretch());
+        let stretched = match self.cell {
+            // A push tick costs no request: never stretched.
+            Some(_) => self.spec.interval,
+            None => self.spec.interval.mul_f64(self.shared.limiter.stretch()),
+        };
         let cap = MAX_SLOWDOWN_INTERVAL.max(stretched);
         let factor = 1u32 << self.slowdown.min(16);
         stretched.saturating_mul(factor).min(cap)
@@ -173,13 +196,54 @@ impl PollerActor {
         if self.draining {
             return;
         }
+        let this_tick = self.due;
         self.schedule_next(ctx);
         if self.busy {
             // The previous cycle still runs: skip this tick, never queue it up.
             self.shared.telemetry.tick_skipped();
             return;
         }
-        self.start_cycle(ctx);
+        match self.cell.clone() {
+            Some(cell) => self.push_tick(ctx, &cell, this_tick),
+            None => self.start_cycle(ctx),
+        }
+    }
+
+    /// A tick of the push source: the freshest data, or a fallback poll on
+    /// the queue's turn while its channel is down.
+    fn push_tick(&mut self, ctx: &mut Context<Self>, cell: &QueueCell, this_tick: Instant) {
+        let view = cell.view();
+        if view.link == Link::Fallback {
+            let store = self.shared.push.as_deref();
+            let on_fallback = store.map_or(1, LiveStore::on_fallback);
+            let rate = self.shared.limiter.rate_per_minute();
+            let interval = self.effective_interval();
+            let every = crate::push::pace::fallback_every(on_fallback, interval, rate);
+            let tick = crate::push::pace::tick_number(
+                this_tick.saturating_duration_since(self.shared.epoch),
+                interval,
+            );
+            if crate::push::pace::is_turn(tick, crate::push::pace::slot_of(self.spec.phase), every)
+            {
+                self.start_cycle(ctx);
+                return;
+            }
+        }
+        let now = Instant::now();
+        let (event, report) = crate::push::tick::event(&self.spec, &view, now);
+        let telemetry = &self.shared.telemetry;
+        telemetry.tick_succeeded();
+        if let Some(age) = view.updated_at.map(|at| now.saturating_duration_since(at)) {
+            telemetry.push_data_age(age);
+        }
+        telemetry.queue_sample(&self.spec.queue_id, &view.sample());
+        self.last_error = None;
+        match self.shared.metrics.get() {
+            Some(metrics) => {
+                metrics.do_send(Record::new(report, event, self.shared.callbacks.clone()))
+            }
+            None => emit(&self.shared.callbacks, event),
+        }
     }
 
     fn start_cycle(&mut self, ctx: &mut Context<Self>) {
@@ -214,6 +278,7 @@ impl PollerActor {
                         "shutdown: the cycle was still running after the grace period",
                     )),
                     latency: None,
+                    received: None,
                 },
             }
         };
@@ -246,6 +311,9 @@ impl PollerActor {
                 telemetry.poll_succeeded(result.latency.unwrap_or_default().as_secs_f64());
                 telemetry.queue_sample(&self.spec.queue_id, sample);
                 self.slowdown = 0;
+                if let (Some(cell), Some(at)) = (&self.cell, result.received) {
+                    cell.polled(sample.clone(), at);
+                }
             }
             Err(error) => {
                 telemetry.poll_failed(error.kind);
@@ -336,6 +404,9 @@ fn build_event(
                 below_min_agents: state.below_min_agents,
                 agent_availability: state.agent_availability,
                 latency_ms: result.latency.unwrap_or_default().as_secs_f64() * 1000.0,
+                data_age_ms: result
+                    .received
+                    .map(|at| at.elapsed().as_secs_f64() * 1000.0),
                 attempts,
             })
         }

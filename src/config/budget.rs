@@ -2,7 +2,10 @@
 //!
 //! `guest_position` and `estimated_wait_time` cost one request per queue per
 //! interval; `observations` batches up to [`OBSERVATIONS_BATCH`] queues of the
-//! same interval into one request. When demand exceeds
+//! same interval into one request; `notifications` needs no request per
+//! event: its demand is the batched snapshot of every queue once per
+//! `poll.reconcile_interval` (channel upkeep, fallback and wait-time polling
+//! are paced at run time). When demand exceeds
 //! `genesys.rate_limit_per_minute`, every interval is multiplied by
 //! [`Budget::stretch`] (a warning, not an error: docs/settings.md).
 
@@ -39,9 +42,13 @@ pub struct Budget {
 
 impl Budget {
     pub(crate) fn compute(settings: &Settings) -> Budget {
+        let source = settings.poll.source;
         Budget::of(
-            settings.poll.source,
-            settings.queues.iter().map(|q| settings.queue_interval(q)),
+            source,
+            settings
+                .queues
+                .iter()
+                .map(|q| settings.budget_interval(settings.queue_interval(q))),
             settings.genesys.rate_limit_per_minute,
         )
     }
@@ -61,7 +68,7 @@ impl Budget {
             queues += 1;
         }
         let batch = |n: usize| match source {
-            Source::Observations => n.div_ceil(OBSERVATIONS_BATCH),
+            Source::Observations | Source::Notifications => n.div_ceil(OBSERVATIONS_BATCH),
             Source::GuestPosition | Source::EstimatedWaitTime => n,
         };
         let requests_per_minute: f64 = by_interval

@@ -26,7 +26,7 @@ mod budget;
 mod callbacks;
 pub mod duration;
 mod error;
-mod net;
+pub(crate) mod net;
 mod number;
 mod parse;
 mod paths;
@@ -44,9 +44,9 @@ pub use error::{ConfigError, Problem, SHOWN_PROBLEMS};
 pub use parse::MAX_SETTINGS_BYTES;
 pub use queues::{QueueSettings, ThresholdOverrides, Thresholds};
 pub use settings::{
-    ClusterSettings, GenesysSettings, HttpSettings, PollSettings, Settings, Source,
+    ClusterSettings, GenesysSettings, HttpSettings, PollSettings, Settings, Source, WaitTime,
 };
 pub use validate::{
-    KNOWN_REGIONS, MAX_DURATION, MAX_HISTORY, MAX_QUEUES, MAX_QUEUE_NAME, MAX_RETRIES,
-    MIN_INTERVAL, MIN_LEASE_TTL,
+    KNOWN_REGIONS, MAX_DURATION, MAX_HISTORY, MAX_PUSH_QUEUES, MAX_QUEUES, MAX_QUEUE_NAME,
+    MAX_RETRIES, MIN_INTERVAL, MIN_LEASE_TTL, MIN_PUSH_INTERVAL, MIN_RECONCILE_INTERVAL,
 };

@@ -93,6 +93,10 @@ pub enum Source {
     EstimatedWaitTime,
     /// `POST /api/v2/analytics/queues/observations/query`: depth and agents, 100 queues a request.
     Observations,
+    /// Depth and agents pushed over the Notifications API WebSocket within a
+    /// second of a change (1,000 queues per channel), reconciled by batched
+    /// observations snapshots, with observations polling as the fallback.
+    Notifications,
 }
 
 impl Source {
@@ -102,6 +106,7 @@ impl Source {
             Source::GuestPosition => "guest_position",
             Source::EstimatedWaitTime => "estimated_wait_time",
             Source::Observations => "observations",
+            Source::Notifications => "notifications",
         }
     }
 }
@@ -112,14 +117,27 @@ impl fmt::Display for Source {
     }
 }
 
+/// `poll.wait_time` — estimated wait time with the `notifications` source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitTime {
+    /// Poll the estimated wait time only of queues with customers waiting,
+    /// busiest first, with what the rate budget leaves after channel upkeep
+    /// and fallback polling; idle queues report `null`.
+    Active,
+    /// Never: `estimated_wait_seconds` is always `null`.
+    Off,
+}
+
 /// `poll:` — what is polled, how often, and how failures are retried.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PollSettings {
-    /// `guest_position` | `estimated_wait_time` | `observations`.
+    /// `guest_position` | `estimated_wait_time` | `observations` | `notifications`.
     #[serde(default = "default_source")]
     pub source: Source,
-    /// Time between two polls of one queue; at least 5s. Queues may override it.
+    /// Time between two polls (two events, with `notifications`) of one
+    /// queue; at least 5s, or 1s with `notifications`. Queues may override it.
     #[serde(default = "default_interval", with = "duration")]
     pub interval: Duration,
     /// Attempts per cycle after the first (0..=100).
@@ -134,6 +152,13 @@ pub struct PollSettings {
     /// Snapshots kept per queue (the tracking matrix; bounded memory), 1..=100 000.
     #[serde(default = "default_history_size", deserialize_with = "number::strict")]
     pub history_size: usize,
+    /// `notifications` only: a batched observations snapshot of every queue
+    /// this often (besides one on every subscribe and reconnect); at least 10s.
+    #[serde(default = "default_reconcile_interval", with = "duration")]
+    pub reconcile_interval: Duration,
+    /// `notifications` only: `active` | `off` (see [`WaitTime`]).
+    #[serde(default = "default_wait_time")]
+    pub wait_time: WaitTime,
 }
 
 /// `http:` — the status API and page.
@@ -199,6 +224,12 @@ pub(crate) fn default_backoff_max() -> Duration {
 pub(crate) fn default_history_size() -> usize {
     720
 }
+pub(crate) fn default_reconcile_interval() -> Duration {
+    Duration::from_secs(300)
+}
+pub(crate) fn default_wait_time() -> WaitTime {
+    WaitTime::Active
+}
 pub(crate) fn default_callbacks() -> Vec<CallbackSettings> {
     vec![CallbackSettings::Log]
 }
@@ -252,6 +283,8 @@ impl Default for PollSettings {
             backoff_base: default_backoff_base(),
             backoff_max: default_backoff_max(),
             history_size: default_history_size(),
+            reconcile_interval: default_reconcile_interval(),
+            wait_time: default_wait_time(),
         }
     }
 }
@@ -352,6 +385,15 @@ impl Settings {
     /// (before any stretching to fit the rate budget; see [`Budget::stretched`]).
     pub fn queue_interval(&self, queue: &QueueSettings) -> Duration {
         queue.interval.unwrap_or(self.poll.interval)
+    }
+
+    /// The interval at which a queue of `interval` costs requests: its own,
+    /// or `poll.reconcile_interval` with `notifications` (events cost none).
+    pub fn budget_interval(&self, interval: Duration) -> Duration {
+        match self.poll.source {
+            Source::Notifications => self.poll.reconcile_interval,
+            _ => interval,
+        }
     }
 
     /// The thresholds of a queue: the global ones with the queue's overrides applied.

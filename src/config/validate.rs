@@ -13,10 +13,25 @@ use super::duration::format_duration;
 use super::error::{ConfigError, Problem};
 use super::net;
 use super::queues::{ThresholdOverrides, Thresholds};
-use super::settings::{ClusterSettings, GenesysSettings, PollSettings, Settings};
+use super::settings::{ClusterSettings, GenesysSettings, PollSettings, Settings, Source};
+
+/// The shortest interval `source` allows.
+pub(crate) fn min_interval(source: Source) -> Duration {
+    match source {
+        Source::Notifications => MIN_PUSH_INTERVAL,
+        _ => MIN_INTERVAL,
+    }
+}
 
 /// Shortest poll interval, global or per queue.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(5);
+/// Shortest event interval with `poll.source: notifications` (no request per event).
+pub const MIN_PUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Shortest `poll.reconcile_interval`.
+pub const MIN_RECONCILE_INTERVAL: Duration = Duration::from_secs(10);
+/// Most queues with `poll.source: notifications`: 20 channels per OAuth
+/// client, 1,000 topics each.
+pub const MAX_PUSH_QUEUES: usize = 20_000;
 /// Shortest `cluster.lease_ttl`.
 pub const MIN_LEASE_TTL: Duration = Duration::from_secs(3);
 /// Longest value of any duration setting (keeps timer arithmetic far from overflow).
@@ -159,7 +174,12 @@ fn genesys(p: &mut Problems, g: &GenesysSettings) {
 }
 
 fn poll(p: &mut Problems, poll: &PollSettings) {
-    p.duration("poll.interval", poll.interval, MIN_INTERVAL);
+    p.duration("poll.interval", poll.interval, min_interval(poll.source));
+    p.duration(
+        "poll.reconcile_interval",
+        poll.reconcile_interval,
+        MIN_RECONCILE_INTERVAL,
+    );
     if poll.max_retries > MAX_RETRIES {
         let n = poll.max_retries;
         p.push(
@@ -231,6 +251,15 @@ fn queues(p: &mut Problems, settings: &Settings) {
             "queues",
             format!("{n} queues is above the {MAX_QUEUES} maximum"),
         );
+    } else if settings.poll.source == Source::Notifications && list.len() > MAX_PUSH_QUEUES {
+        let n = list.len();
+        p.push(
+            "queues",
+            format!(
+                "{n} queues is above the {MAX_PUSH_QUEUES} maximum of poll.source notifications \
+                 (20 channels of 1000 topics per OAuth client)"
+            ),
+        );
     }
     let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(list.len());
     for (i, queue) in list.iter().enumerate() {
@@ -257,7 +286,11 @@ fn queues(p: &mut Problems, settings: &Settings) {
             }
         }
         if let Some(interval) = queue.interval {
-            p.duration(&format!("{at}.interval"), interval, MIN_INTERVAL);
+            p.duration(
+                &format!("{at}.interval"),
+                interval,
+                min_interval(settings.poll.source),
+            );
         }
         overrides(p, &format!("{at}.thresholds"), &queue.thresholds);
     }

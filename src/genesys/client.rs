@@ -210,10 +210,42 @@ impl GenesysClient {
         .await
     }
 
+    /// The HTTP client (for the Notifications WebSocket).
+    pub(super) fn http(&self) -> &awc::Client {
+        &self.http
+    }
+
+    /// [`Self::observations`] at metric level (the push source's snapshot):
+    /// each queue's counts by metric, qualifier and media type.
+    pub async fn observation_metrics(
+        &self,
+        token: &Secret,
+        queue_ids: &[&str],
+    ) -> Outcome<HashMap<String, Vec<wire::MetricCount>>> {
+        let url = format!("{}{}", self.options.api_base, wire::OBSERVATIONS_PATH);
+        let request = self.http.post(url).bearer_auth(token.expose());
+        let body = wire::observations_query(queue_ids);
+        self.timed(request.send_json(&body), |b| {
+            wire::parse_observation_metrics(queue_ids, b)
+        })
+        .await
+    }
+
     /// Sends, times, classifies non-2xx statuses, and parses a 2xx body.
-    async fn timed<T>(
+    pub(super) async fn timed<T>(
         &self,
         send: impl std::future::Future<Output = Result<awc::ClientResponse, SendRequestError>>,
+        parse: impl FnOnce(&[u8]) -> Result<T, PollError>,
+    ) -> Outcome<T> {
+        self.timed_with(send, true, parse).await
+    }
+
+    /// [`Self::timed`]; `json`: a 2xx must say it is JSON (HEAD and DELETE
+    /// answers carry no body).
+    pub(super) async fn timed_with<T>(
+        &self,
+        send: impl std::future::Future<Output = Result<awc::ClientResponse, SendRequestError>>,
+        json: bool,
         parse: impl FnOnce(&[u8]) -> Result<T, PollError>,
     ) -> Outcome<T> {
         let started = Instant::now();
@@ -227,7 +259,7 @@ impl GenesysClient {
             },
             Ok(raw) => {
                 let result = if raw.status.is_success() {
-                    check_json(&raw)
+                    (if json { check_json(&raw) } else { Ok(()) })
                         .and_then(|()| parse(&raw.body))
                         .map_err(|e| e.with_status(raw.status.as_u16()))
                 } else {

@@ -1,6 +1,7 @@
 //! Talking to Genesys Cloud: hosts, TLS, the wire format, and a classified
 //! HTTP client. Everything Genesys-specific lives here.
 
+pub mod channels;
 mod client;
 pub mod endpoint;
 pub mod headers;

@@ -432,6 +432,11 @@ impl RateLimiter {
         self.lock().demand = per_minute.max(0.0);
     }
 
+    /// The configured demand (see [`Self::set_demand`]).
+    pub fn demand_per_minute(&self) -> f64 {
+        self.lock().demand
+    }
+
     /// The factor (>= 1) every interval is multiplied by so that the demand
     /// fits the rate in force.
     pub fn stretch(&self) -> f64 {

@@ -17,9 +17,12 @@ use crate::actors::token::{TokenActor, TokenConfig};
 use crate::backoff::ExponentialBackoff;
 use crate::callbacks::fanout::CallbackActor;
 use crate::callbacks::spawn::{self as callbacks, CallbackChild, CallbackError};
-use crate::config::Settings;
+use crate::config::{Settings, Source};
 use crate::event::Event;
 use crate::genesys::{endpoint, tls, ClientOptions, Credentials};
+use crate::push::pool::{ChannelPool, PoolConfig, PushTuning};
+use crate::push::rest::Rest;
+use crate::push::store::LiveStore;
 use crate::ratelimit::RateLimiter;
 use crate::retry::RetryPolicy;
 #[cfg(feature = "simulator")]
@@ -47,6 +50,7 @@ pub struct QueueWatch {
     credentials: Option<Credentials>,
     extra_roots_pem: Vec<u8>,
     callbacks: Vec<CallbackChild>,
+    push_tuning: crate::push::pool::PushTuning,
     #[cfg(feature = "simulator")]
     simulator: Option<SimulatorConfig>,
 }
@@ -60,9 +64,18 @@ impl QueueWatch {
             credentials: None,
             extra_roots_pem: Vec::new(),
             callbacks: Vec::new(),
+            push_tuning: crate::push::pool::PushTuning::default(),
             #[cfg(feature = "simulator")]
             simulator: None,
         }
+    }
+
+    /// The timing of `poll.source: notifications` (watchdog, ping, channel
+    /// limits). The defaults follow Genesys; tests shorten them.
+    #[doc(hidden)]
+    pub fn push_tuning(mut self, tuning: crate::push::pool::PushTuning) -> Self {
+        self.push_tuning = tuning;
+        self
     }
 
     #[cfg(feature = "simulator")]
@@ -239,6 +252,23 @@ impl QueueWatch {
             })
             .await
         };
+        let push = match settings.poll.source {
+            Source::Notifications => Some(
+                start_push(
+                    &supervisor,
+                    &settings,
+                    self.push_tuning,
+                    Rest {
+                        options: options.clone(),
+                        tokens: tokens.clone(),
+                        limiter: limiter.clone(),
+                        telemetry: telemetry.clone(),
+                    },
+                )
+                .await?,
+            ),
+            _ => None,
+        };
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let tls_roots = options.tls.clone();
         let shared = PollerShared {
@@ -265,6 +295,7 @@ impl QueueWatch {
                 })
                 .unwrap_or_else(Instant::now),
             cancel: cancel_rx,
+            push,
         };
         let http_token = match &settings.http.auth_token_env {
             Some(var) => Some(endpoint::env_secret("http.auth_token_env", var)?),
@@ -330,6 +361,41 @@ impl QueueWatch {
         }
         Ok(handle)
     }
+}
+
+/// The push source: the store the pollers read and the channel pool (under
+/// the supervisor) that fills it.
+async fn start_push(
+    supervisor: &Addr<Supervisor>,
+    settings: &Settings,
+    tuning: PushTuning,
+    rest: Rest,
+) -> Result<Arc<LiveStore>, StartError> {
+    let book = crate::push::plan::ChannelBook::new(tuning.max_channels)
+        .map_err(|e| StartError::PushTuning(e.to_string()))?;
+    let store = Arc::new(LiveStore::default());
+    let shortest = (settings.queues.iter())
+        .map(|q| settings.queue_interval(q))
+        .min()
+        .unwrap_or(settings.poll.interval);
+    let config = PoolConfig {
+        rest,
+        store: store.clone(),
+        book: Arc::new(Mutex::new(book)),
+        tuning,
+        reconcile_interval: settings.poll.reconcile_interval,
+        wait_time: settings.poll.wait_time,
+        interval: shortest,
+        released: Arc::default(),
+    };
+    let _pool = start_in_slot(
+        supervisor,
+        "channel_pool",
+        ChildKind::ChannelPool,
+        move |guard| ChannelPool::new(config.clone(), guard).start(),
+    )
+    .await;
+    Ok(store)
 }
 
 /// The in-process simulator of `environment: simulated` (`config`, or by

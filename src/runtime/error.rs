@@ -39,6 +39,9 @@ pub enum StartError {
          leaves out (cargo feature `simulator`, on by default)"
     )]
     NoSimulator,
+    /// The push source's tuning is out of range (a library caller's mistake).
+    #[error("push tuning: {0}")]
+    PushTuning(String),
     /// The status API cannot listen on `http.bind`.
     #[error("http.bind: cannot listen on {addr}: {source}")]
     Bind {
@@ -57,7 +60,8 @@ impl StartError {
             StartError::Settings(_)
             | StartError::Env(_)
             | StartError::Backoff(_)
-            | StartError::NoSimulator => true,
+            | StartError::NoSimulator
+            | StartError::PushTuning(_) => true,
             StartError::Callback(e) => e.is_config(),
             StartError::Cluster(e) => matches!(e, ClusterError::BadUrl(_)),
             StartError::Tls(_) | StartError::Simulator(_) | StartError::Bind { .. } => false,

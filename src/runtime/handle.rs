@@ -61,15 +61,20 @@ impl Handle {
     /// cluster mode: the queues this instance owns), and logs the interval
     /// stretch when it changed. Call after every change of the poller set.
     pub(crate) fn rebudget(&self) {
-        let (source, per_minute) = {
+        let running = self.inner.pollers.intervals();
+        let (source, per_minute, intervals) = {
             let settings = self
                 .inner
                 .settings
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            (settings.poll.source, settings.genesys.rate_limit_per_minute)
+            let intervals: Vec<_> = (running.into_iter())
+                .map(|interval| settings.budget_interval(interval))
+                .collect();
+            let per_minute = settings.genesys.rate_limit_per_minute;
+            (settings.poll.source, per_minute, intervals)
         };
-        let budget = Budget::of(source, self.inner.pollers.intervals(), per_minute);
+        let budget = Budget::of(source, intervals, per_minute);
         let limiter = &self.inner.pollers.shared().limiter;
         limiter.set_demand(budget.requests_per_minute);
         let event = BudgetApplied {

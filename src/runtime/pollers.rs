@@ -118,6 +118,9 @@ impl PollerSet {
             addr.do_send(Drain);
         }
         self.telemetry.forget_queue(id);
+        if let Some(store) = &self.shared.push {
+            store.leave(id);
+        }
         if let Some(metrics) = self.metrics.get() {
             metrics.do_send(Untrack {
                 queue_id: id.clone(),

@@ -10,12 +10,17 @@ use crate::genesys::wire::OBSERVATIONS_MAX_QUEUES;
 use crate::schedule;
 
 /// The spec of every configured queue. Each queue ticks on a phase of its
-/// own, except with `observations`, where queues of one interval are cut
+/// own, except with `observations` (and `notifications`, whose fallback
+/// polls observations), where queues of one interval are cut
 /// into batches of at most 100 that tick together (one request each), and
 /// the batches spread evenly over the interval.
 pub(crate) fn poller_specs(settings: &Settings) -> Vec<PollerSpec> {
     let mut phases: HashMap<&str, f64> = HashMap::new();
-    if settings.poll.source == Source::Observations {
+    // The push source's fallback polls observations: batched the same way.
+    if matches!(
+        settings.poll.source,
+        Source::Observations | Source::Notifications
+    ) {
         let mut groups: BTreeMap<Duration, Vec<&str>> = BTreeMap::new();
         for queue in &settings.queues {
             groups

@@ -55,6 +55,44 @@ label_values! {
         Callback => "callback",
         /// The observations batcher.
         Batcher => "batcher",
+        /// The Notifications channel pool (`poll.source: notifications`).
+        ChannelPool => "channel_pool",
+    }
+}
+
+label_values! {
+    /// What arrived on a channel WebSocket (`kind` of `push_messages`).
+    PushMessage {
+        /// A queue observation.
+        Observation => "observation",
+        /// A heartbeat (or other channel metadata).
+        Heartbeat => "heartbeat",
+        /// The answer to our ping.
+        Pong => "pong",
+        /// The announcement that the server closes the socket soon.
+        SocketClosing => "socket_closing",
+        /// A topic we do not use.
+        Other => "other",
+        /// A frame that does not parse (logged, dropped).
+        Invalid => "invalid",
+    }
+}
+
+label_values! {
+    /// Why a channel was set up again (`reason` of `push_reconnects`).
+    Reconnect {
+        /// The socket closed or failed.
+        Closed => "closed",
+        /// Nothing arrived within the watchdog bound.
+        Watchdog => "watchdog",
+        /// The channel is gone at Genesys (404).
+        Gone => "gone",
+        /// The server announced `socket_closing`.
+        SocketClosing => "socket_closing",
+        /// The channel neared its expiry.
+        Expiry => "expiry",
+        /// Setting the channel up failed; retried with backoff.
+        Failed => "failed",
     }
 }
 
@@ -109,6 +147,16 @@ pub(super) struct ActorLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(super) struct TokenLabels {
     pub result: TokenResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(super) struct PushMessageLabels {
+    pub kind: PushMessage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(super) struct ReconnectLabels {
+    pub reason: Reconnect,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -178,7 +226,17 @@ mod tests {
         let kinds: Vec<_> = ChildKind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(
             texts(&kinds),
-            "poller,token,metrics,callbacks,callback,batcher"
+            "poller,token,metrics,callbacks,callback,batcher,channel_pool"
+        );
+        let messages: Vec<_> = PushMessage::ALL.iter().map(|m| m.as_str()).collect();
+        assert_eq!(
+            texts(&messages),
+            "observation,heartbeat,pong,socket_closing,other,invalid"
+        );
+        let reasons: Vec<_> = Reconnect::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            texts(&reasons),
+            "closed,watchdog,gone,socket_closing,expiry,failed"
         );
         let results: Vec<_> = TokenResult::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(texts(&results), "success,unavailable,rejected");

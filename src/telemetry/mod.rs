@@ -19,12 +19,13 @@ mod callbacks;
 mod cluster;
 mod labels;
 mod poll;
+mod push;
 mod queues;
 
 pub(crate) use actors::{ActorRestarted, TokenIssued, TokenRejected, TokenUnavailable};
 pub(crate) use budget::BudgetApplied;
 pub(crate) use cluster::LeaseTaken;
-pub(crate) use labels::{ChildKind, LeaseChange};
+pub(crate) use labels::{ChildKind, LeaseChange, PushMessage, Reconnect};
 
 /// The metrics of one queuewatch instance.
 #[derive(Clone)]
@@ -40,6 +41,7 @@ struct Inner {
     budget: budget::BudgetMetrics,
     queues: queues::QueueMetrics,
     cluster: cluster::ClusterMetrics,
+    push: push::PushMetrics,
 }
 
 /// Something that happened inside queuewatch, counted and logged in one call.
@@ -58,6 +60,7 @@ impl Telemetry {
         let budget = budget::BudgetMetrics::register(&mut registry);
         let queues = queues::QueueMetrics::register(&mut registry);
         let cluster = cluster::ClusterMetrics::register(&mut registry);
+        let push = push::PushMetrics::register(&mut registry);
         Telemetry {
             inner: Arc::new(Inner {
                 registry,
@@ -67,6 +70,7 @@ impl Telemetry {
                 budget,
                 queues,
                 cluster,
+                push,
             }),
         }
     }
@@ -136,7 +140,7 @@ mod tests {
     use super::*;
 
     /// Every family `/metrics` serves, with its type.
-    const FAMILIES: [(&str, &str); 22] = [
+    const FAMILIES: [(&str, &str); 29] = [
         ("polls", "counter"),
         ("poll_failures", "counter"),
         ("request_latency_seconds", "histogram"),
@@ -159,6 +163,13 @@ mod tests {
         ("queue_agents", "gauge"),
         ("cluster_owned_queues", "gauge"),
         ("cluster_lease_changes", "counter"),
+        ("push_channels_open", "gauge"),
+        ("push_topics_subscribed", "gauge"),
+        ("push_messages", "counter"),
+        ("push_reconnects", "counter"),
+        ("push_queues_on_fallback", "gauge"),
+        ("push_wait_time_polls", "counter"),
+        ("push_data_age_seconds", "histogram"),
     ];
 
     #[test]

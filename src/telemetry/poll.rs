@@ -105,12 +105,18 @@ impl Telemetry {
     }
 
     pub(crate) fn poll_succeeded(&self, latency_secs: f64) {
+        self.poll().latency.observe(latency_secs);
+        self.tick_succeeded();
+    }
+
+    /// A successful event made without a request (the push source): counted
+    /// as a success, no latency observed.
+    pub(crate) fn tick_succeeded(&self) {
         let outcome = Outcome::Success;
         self.poll()
             .polls
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
-        self.poll().latency.observe(latency_secs);
         *self
             .poll()
             .last_success

@@ -1,11 +1,12 @@
 //! The Genesys Cloud wire format: request bodies, response bodies, and their
 //! validation into a [`Sample`]. Pure functions, no I/O.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, PollError};
+use crate::push::merge::reduce;
 
 /// Path of the OAuth token endpoint on the login host.
 pub const TOKEN_PATH: &str = "/oauth/token";
@@ -229,11 +230,15 @@ struct ObservationResult {
 struct ObservationGroup {
     #[serde(default)]
     queue_id: Option<String>,
+    #[serde(default)]
+    media_type: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct ObservationData {
     metric: String,
+    #[serde(default)]
+    qualifier: Option<String>,
     stats: ObservationStats,
 }
 
@@ -243,17 +248,54 @@ struct ObservationStats {
     count: Option<i64>,
 }
 
-/// Parses an observations body into one sample per queue id that the
-/// response names and that was asked for. Counts of a metric split by
-/// qualifier are summed. Queues left out of the response are absent from the
-/// map: the caller turns them into `not_found` failures.
-pub fn parse_observations(
+/// Name of the observation metric counting interactions waiting in a queue.
+pub const METRIC_WAITING: &str = "oWaiting";
+/// Name of the observation metric counting agents on queue (split by qualifier:
+/// `IDLE`, `INTERACTING`, ...).
+pub const METRIC_ON_QUEUE_USERS: &str = "oOnQueueUsers";
+
+/// Whether queuewatch keeps observations of `metric` (the others are ignored).
+pub fn is_kept_metric(metric: &str) -> bool {
+    metric == METRIC_WAITING || metric == METRIC_ON_QUEUE_USERS
+}
+
+/// Which count an observation is of: the metric, its qualifier (e.g. `IDLE`
+/// for `oOnQueueUsers`) and the media type of its group (`message`, `voice`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MetricKey {
+    /// The metric name, e.g. `oWaiting`.
+    pub metric: String,
+    /// The qualifier, when the metric is split by one.
+    pub qualifier: Option<String>,
+    /// The media type of the group, when the group names one.
+    pub media_type: Option<String>,
+}
+
+/// One observed count of one [`MetricKey`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricCount {
+    /// What was counted.
+    pub metric: MetricKey,
+    /// The count, in `0..=MAX_COUNT`.
+    pub count: u32,
+}
+
+/// Parses an observations body at metric level: per queue id that the
+/// response names and that was asked for (keyed by the asked spelling, ids
+/// compared case-insensitively), its `oWaiting` and `oOnQueueUsers` counts
+/// keyed by metric, qualifier and the group's media type, sorted by key.
+/// A key repeated for one queue is summed. A queue the response names with no
+/// kept metric maps to an empty list; queues left out are absent.
+///
+/// A count outside `0..=MAX_COUNT` (a repeated key's sum included) is
+/// `invalid_response`.
+pub fn parse_observation_metrics(
     asked: &[&str],
     body: &[u8],
-) -> Result<HashMap<String, Sample>, PollError> {
+) -> Result<HashMap<String, Vec<MetricCount>>, PollError> {
     let parsed: ObservationsBody =
         serde_json::from_slice(body).map_err(|e| invalid(e, "observations"))?;
-    let mut out: HashMap<String, Sample> = HashMap::new();
+    let mut by_queue: HashMap<String, BTreeMap<MetricKey, u32>> = HashMap::new();
     for result in parsed.results {
         let Some(id) = result.group.queue_id else {
             continue;
@@ -261,15 +303,13 @@ pub fn parse_observations(
         let Some(asked_id) = asked.iter().find(|a| a.eq_ignore_ascii_case(&id)) else {
             continue; // a queue we did not ask about: ignore rather than trust
         };
-        let sample = out.entry((*asked_id).to_string()).or_default();
+        let counts = by_queue.entry((*asked_id).to_string()).or_default();
         for data in result.data {
-            let field = match data.metric.as_str() {
-                "oWaiting" => &mut sample.waiting,
-                "oOnQueueUsers" => &mut sample.agents_on_queue,
-                _ => continue,
-            };
+            if !is_kept_metric(&data.metric) {
+                continue;
+            }
             let count = data.stats.count.unwrap_or(0);
-            let out_of_range = || {
+            let out_of_range = |count: i64| {
                 PollError::new(
                     ErrorKind::InvalidResponse,
                     format!(
@@ -279,18 +319,65 @@ pub fn parse_observations(
                     ),
                 )
             };
-            let count = u32::try_from(count).map_err(|_| out_of_range())?;
-            let total = field.unwrap_or(0).saturating_add(count);
+            let checked = u32::try_from(count)
+                .ok()
+                .filter(|c| *c <= MAX_COUNT)
+                .ok_or_else(|| out_of_range(count))?;
+            let key = MetricKey {
+                metric: data.metric.clone(),
+                qualifier: data.qualifier.clone(),
+                media_type: result.group.media_type.clone(),
+            };
+            let slot = counts.entry(key).or_insert(0);
+            let total = slot.saturating_add(checked);
             if total > MAX_COUNT {
-                return Err(out_of_range());
+                return Err(out_of_range(i64::from(total)));
             }
-            *field = Some(total);
+            *slot = total;
         }
     }
-    // A queue that the response names but with no oWaiting had nothing waiting.
-    for sample in out.values_mut() {
-        sample.waiting.get_or_insert(0);
-        sample.agents_on_queue.get_or_insert(0);
+    Ok(by_queue
+        .into_iter()
+        .map(|(id, counts)| {
+            let metrics = counts
+                .into_iter()
+                .map(|(metric, count)| MetricCount { metric, count })
+                .collect();
+            (id, metrics)
+        })
+        .collect())
+}
+
+/// Parses an observations body into one sample per queue id that the
+/// response names and that was asked for. Counts of a metric split by
+/// qualifier (or media type) are summed. Queues left out of the response are
+/// absent from the map: the caller turns them into `not_found` failures.
+pub fn parse_observations(
+    asked: &[&str],
+    body: &[u8],
+) -> Result<HashMap<String, Sample>, PollError> {
+    let mut out = HashMap::new();
+    for (id, metrics) in parse_observation_metrics(asked, body)? {
+        let (waiting, agents) = reduce(&metrics);
+        // A queue that the response names but with no oWaiting had nothing waiting.
+        let (waiting, agents) = (waiting.unwrap_or(0), agents.unwrap_or(0));
+        for (metric, total) in [(METRIC_WAITING, waiting), (METRIC_ON_QUEUE_USERS, agents)] {
+            if total > MAX_COUNT {
+                return Err(PollError::new(
+                    ErrorKind::InvalidResponse,
+                    format!(
+                        "{metric} total {total} for queue {} is outside 0..={MAX_COUNT}",
+                        truncate(&id)
+                    ),
+                ));
+            }
+        }
+        let sample = Sample {
+            waiting: Some(waiting),
+            agents_on_queue: Some(agents),
+            ..Sample::default()
+        };
+        out.insert(id, sample);
     }
     Ok(out)
 }

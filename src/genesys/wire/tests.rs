@@ -169,3 +169,95 @@ fn token_parse_and_redacted_debug() {
     assert!(parse_token(br#"{"access_token":"","expires_in":1}"#).is_err());
     assert!(parse_token(br#"{"access_token":"x","expires_in":-1}"#).is_err());
 }
+
+#[test]
+fn observation_metrics_keep_qualifier_and_media_type() {
+    let key = |metric: &str, qualifier: Option<&str>, media: Option<&str>| MetricKey {
+        metric: metric.to_string(),
+        qualifier: qualifier.map(str::to_string),
+        media_type: media.map(str::to_string),
+    };
+    let upper = Q.to_ascii_uppercase();
+    let named = "22222222-2222-2222-2222-222222222222";
+    let body = format!(
+        r#"{{"results":[
+          {{"group":{{"queueId":"{upper}","mediaType":"message"}},"data":[
+             {{"metric":"oWaiting","stats":{{"count":7}}}},
+             {{"metric":"oInteracting","stats":{{"count":-3}}}},
+             {{"metric":"oOnQueueUsers","qualifier":"IDLE","stats":{{"count":2}}}},
+             {{"metric":"oOnQueueUsers","qualifier":"IDLE","stats":{{"count":1}}}}]}},
+          {{"group":{{"queueId":"{Q}"}},"data":[
+             {{"metric":"oWaiting","stats":{{}}}}]}},
+          {{"group":{{"queueId":"{named}","mediaType":"voice"}},"data":[
+             {{"metric":"oInteracting","stats":{{"count":1}}}}]}},
+          {{"group":{{"queueId":"99999999-9999-9999-9999-999999999999"}},"data":[
+             {{"metric":"oWaiting","stats":{{"count":-1}}}}]}},
+          {{"group":{{}},"data":[]}}
+        ]}}"#
+    );
+    let map = parse_observation_metrics(&[Q, named], body.as_bytes()).unwrap();
+    assert_eq!(map.len(), 2);
+    assert_eq!(
+        map[Q],
+        vec![
+            MetricCount {
+                metric: key(METRIC_ON_QUEUE_USERS, Some("IDLE"), Some("message")),
+                count: 3,
+            },
+            MetricCount {
+                metric: key(METRIC_WAITING, None, None),
+                count: 0,
+            },
+            MetricCount {
+                metric: key(METRIC_WAITING, None, Some("message")),
+                count: 7,
+            },
+        ]
+    );
+    assert_eq!(map[named], vec![]);
+    let samples = parse_observations(&[Q, named], body.as_bytes()).unwrap();
+    assert_eq!(samples[Q].waiting, Some(7));
+    assert_eq!(samples[Q].agents_on_queue, Some(3));
+    assert_eq!(samples[named].waiting, Some(0));
+    assert_eq!(samples[named].agents_on_queue, Some(0));
+}
+
+#[test]
+fn observation_metrics_range_checks() {
+    let body = |a: i64, b: i64, media_b: &str| {
+        format!(
+            r#"{{"results":[
+              {{"group":{{"queueId":"{Q}","mediaType":"message"}},"data":[
+                 {{"metric":"oWaiting","stats":{{"count":{a}}}}}]}},
+              {{"group":{{"queueId":"{Q}","mediaType":"{media_b}"}},"data":[
+                 {{"metric":"oWaiting","stats":{{"count":{b}}}}}]}}]}}"#
+        )
+    };
+    // Two media types: each in range, the sum is checked by parse_observations only.
+    let split = body(600_000, 600_000, "voice");
+    let metrics = parse_observation_metrics(&[Q], split.as_bytes()).unwrap();
+    assert_eq!(metrics[Q].len(), 2);
+    assert_eq!(
+        parse_observations(&[Q], split.as_bytes()).unwrap_err().kind,
+        ErrorKind::InvalidResponse
+    );
+    let ok = body(400_000, 600_000, "voice");
+    assert_eq!(
+        parse_observations(&[Q], ok.as_bytes()).unwrap()[Q].waiting,
+        Some(1_000_000)
+    );
+    // The same key twice is summed, and the sum is checked.
+    for (a, b, media) in [
+        (600_000, 600_000, "message"),
+        (1_000_001, 0, "voice"),
+        (-1, 0, "voice"),
+        (0, i64::MAX, "voice"),
+    ] {
+        let error = parse_observation_metrics(&[Q], body(a, b, media).as_bytes()).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidResponse, "{a} {b} {media}");
+    }
+    assert_eq!(
+        parse_observation_metrics(&[Q], b"[1]").unwrap_err().kind,
+        ErrorKind::InvalidResponse
+    );
+}

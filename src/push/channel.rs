@@ -1,0 +1,528 @@
+//! One channel slot of the pool, as one task: set a channel up (create or
+//! reuse one, connect its WebSocket, subscribe its topics, take a
+//! snapshot), serve its socket (frames into the store, a ping when idle, a
+//! watchdog), and set it up again when it fails, nears its expiry or is
+//! announced closing. A replacement is connected, subscribed and
+//! reconciled before the old channel is let go: no gap.
+//!
+//! While a channel is down its queues are on fallback polling; they are
+//! back on push once the channel is back, resubscribed and a snapshot is in.
+//!
+//! (Past 400 lines: the set-up, the serving loop and the swap are one
+//! state machine, and splitting it would scatter its transitions.)
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use awc::ws::{Frame, Message};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::watch;
+use tokio::time::{sleep, sleep_until, Instant};
+
+use super::frame::{self, Frame as Parsed};
+use super::plan::{renew_at, NewChannel};
+use super::pool::PoolShared;
+use super::store::Link;
+use crate::error::{ErrorKind, PollError};
+use crate::genesys::channels::{Channel, Socket};
+use crate::genesys::GenesysClient;
+use crate::telemetry::{PushMessage, Reconnect};
+use crate::QueueId;
+
+/// The queues one slot carries (the pool's assignment).
+pub(crate) type Topics = Arc<BTreeSet<QueueId>>;
+
+/// A channel in service.
+struct Live {
+    channel: Channel,
+    socket: Socket,
+    /// The queues whose topics the channel carries (accepted ones only).
+    topics: Topics,
+    /// When to replace it (before it expires), or retry a failed swap.
+    renew: Instant,
+    last_frame: Instant,
+    last_sent: Instant,
+}
+
+/// Why serving a channel ended.
+#[derive(Debug)]
+enum End {
+    Closed(String),
+    Watchdog,
+    SocketClosing,
+    Expiry,
+    Topics,
+}
+
+/// Runs slot `slot` until the pool stops (the task is dropped).
+pub(crate) async fn run(slot: usize, shared: Rc<PoolShared>, mut topics: watch::Receiver<Topics>) {
+    let task = Task { slot, shared };
+    let mut rng = fastrand::Rng::new();
+    let mut attempt: u32 = 0;
+    let mut current: Option<Live> = None;
+    let mut same: Option<Channel> = None;
+    loop {
+        let mut live = match current.take() {
+            Some(live) => live,
+            None => {
+                let wanted = topics.borrow_and_update().clone();
+                if wanted.is_empty() {
+                    if let Some(channel) = same.take() {
+                        task.release(channel).await;
+                    }
+                    if topics.changed().await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                match task.setup(&wanted, same.take()).await {
+                    Ok(live) => {
+                        attempt = 0;
+                        live
+                    }
+                    Err(error) => {
+                        if error.kind == ErrorKind::Cancelled {
+                            return; // the budget closed: shutting down
+                        }
+                        task.down(&wanted, Reconnect::Failed, &error.to_string());
+                        let delay = task.shared.tuning.backoff.delay(attempt, &mut rng);
+                        attempt = attempt.saturating_add(1);
+                        tokio::select! {
+                            () = sleep(delay) => {}
+                            _ = topics.changed() => {}
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        task.opened(&live);
+        let end = match task
+            .serve(&mut live, &mut topics, None::<Pin<&mut Never>>)
+            .await
+        {
+            Served::End(end) => end,
+            Served::Done(never) => match never {},
+        };
+        match end {
+            End::Closed(why) => {
+                task.down(&live.topics, Reconnect::Closed, &why);
+                same = Some(live.channel);
+            }
+            End::Watchdog => {
+                let why = format!(
+                    "nothing received for {}",
+                    humantime::format_duration(task.shared.tuning.watchdog)
+                );
+                task.down(&live.topics, Reconnect::Watchdog, &why);
+                same = Some(live.channel);
+            }
+            End::SocketClosing | End::Expiry => {
+                let reason = if matches!(end, End::Expiry) {
+                    Reconnect::Expiry
+                } else {
+                    Reconnect::SocketClosing
+                };
+                task.shared.telemetry().push_reconnect(reason);
+                log::info!(
+                    "push channel {}: replacing it ({}); the old one serves until the new one is in",
+                    live.channel.id,
+                    reason.as_str()
+                );
+                match task.swap(live, &mut topics).await {
+                    Ok(new) => {
+                        attempt = 0;
+                        current = Some(new);
+                    }
+                    Err((old, error)) => {
+                        log::warn!("push slot {slot}: replacement failed: {error}");
+                        let delay = task.shared.tuning.backoff.delay(attempt, &mut rng);
+                        attempt = attempt.saturating_add(1);
+                        match old {
+                            Some(mut old) => {
+                                old.renew = Instant::now() + delay;
+                                current = Some(old);
+                            }
+                            None => sleep(delay).await,
+                        }
+                    }
+                }
+                continue;
+            }
+            End::Topics => {
+                let wanted = topics.borrow_and_update().clone();
+                match task.resubscribe(&mut live, &wanted).await {
+                    Ok(()) => current = Some(live),
+                    Err(error) => {
+                        task.down(&live.topics, Reconnect::Failed, &error.to_string());
+                        same = Some(live.channel);
+                    }
+                }
+                continue;
+            }
+        }
+        task.closed();
+        // Full jitter before reconnecting: channels that fell together
+        // come back apart.
+        let delay = task.shared.tuning.backoff.delay(attempt, &mut rng);
+        attempt = attempt.saturating_add(1);
+        sleep(delay).await;
+    }
+}
+
+/// `future`'s output, or never.
+async fn maybe<F: Future>(future: Option<Pin<&mut F>>) -> F::Output {
+    match future {
+        Some(future) => future.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A future that never completes (serving without a swap in progress).
+type Never = std::future::Pending<std::convert::Infallible>;
+
+enum Served<T> {
+    End(End),
+    Done(T),
+}
+
+struct Task {
+    slot: usize,
+    shared: Rc<PoolShared>,
+}
+
+impl Task {
+    fn client(&self) -> GenesysClient {
+        GenesysClient::for_thread(&self.shared.rest.options)
+    }
+
+    /// A channel for `wanted`: `same` again if it still exists, else a
+    /// released one with life left, else a new one (never a 21st).
+    async fn setup(&self, wanted: &Topics, same: Option<Channel>) -> Result<Live, PollError> {
+        let channel = match same {
+            Some(channel) if self.exists(&channel).await? => channel,
+            _ => self.new_channel().await?,
+        };
+        let socket = match self.client().connect_channel(&channel).await {
+            Ok(socket) => socket,
+            Err(error) => {
+                if error.kind == ErrorKind::NotFound {
+                    self.shared.book().gone(&channel.id);
+                }
+                return Err(error);
+            }
+        };
+        let now = Instant::now();
+        let mut live = Live {
+            renew: renew_at(now, self.shared.instant_of(channel.expires, now)),
+            channel,
+            socket,
+            topics: Arc::new(BTreeSet::new()),
+            last_frame: now,
+            last_sent: now,
+        };
+        self.resubscribe(&mut live, wanted).await?;
+        Ok(live)
+    }
+
+    /// HEAD: whether `channel` is still there (a 404 forgets it).
+    async fn exists(&self, channel: &Channel) -> Result<bool, PollError> {
+        let id = channel.id.clone();
+        let exists = self
+            .shared
+            .rest
+            .call(|client, token| {
+                let id = id.clone();
+                async move { client.channel_exists(&token, &id).await }
+            })
+            .await?;
+        if !exists {
+            self.shared.book().gone(&channel.id);
+            self.shared.telemetry().push_reconnect(Reconnect::Gone);
+            log::info!(
+                "push: channel {} is gone at Genesys; a new one is set up",
+                channel.id
+            );
+        }
+        Ok(exists)
+    }
+
+    async fn new_channel(&self) -> Result<Channel, PollError> {
+        let now = Instant::now();
+        let (decision, expired) = {
+            let mut book = self.shared.book();
+            let expired = book.prune(now);
+            (book.decide_new(now, self.shared.tuning.min_life), expired)
+        };
+        for id in expired {
+            self.shared.take_released(&id);
+        }
+        match decision {
+            NewChannel::Reuse(id) => {
+                let channel = self.shared.take_released(&id);
+                self.shared.book().taken(&id);
+                match channel {
+                    Some(channel) => Ok(channel),
+                    None => Err(PollError::new(
+                        ErrorKind::Connection,
+                        "a released channel was lost",
+                    )),
+                }
+            }
+            NewChannel::Create => {
+                let channel = self
+                    .shared
+                    .rest
+                    .call(|client, token| async move { client.create_channel(&token).await })
+                    .await?;
+                let expires = self.shared.instant_of(channel.expires, now);
+                self.shared.book().created(channel.id.clone(), expires);
+                log::info!(
+                    "push: channel {} created for slot {}",
+                    channel.id,
+                    self.slot
+                );
+                Ok(channel)
+            }
+            NewChannel::None => Err(PollError::new(
+                ErrorKind::Connection,
+                "every channel this OAuth client may hold is in use; a new one would evict one",
+            )),
+        }
+    }
+
+    /// Makes the channel carry `wanted`: PUT its topics, log the refused
+    /// ones (those queues stay on polling), take a snapshot of the queues
+    /// new to it, and put them on push.
+    async fn resubscribe(&self, live: &mut Live, wanted: &Topics) -> Result<(), PollError> {
+        let asked: Vec<String> = wanted.iter().map(|id| frame::topic_for(id)).collect();
+        let id = live.channel.id.clone();
+        let result = self
+            .shared
+            .rest
+            .call(|client, token| {
+                let (id, asked) = (id.clone(), asked.clone());
+                async move { client.set_subscriptions(&token, &id, &asked).await }
+            })
+            .await;
+        let got = match result {
+            Ok(got) => got,
+            Err(error) => {
+                if error.kind == ErrorKind::NotFound {
+                    self.shared.book().gone(&live.channel.id);
+                }
+                return Err(error);
+            }
+        };
+        let got: BTreeSet<&str> = got
+            .iter()
+            .filter_map(|t| frame::queue_of_topic(t))
+            .collect();
+        let mut accepted = BTreeSet::new();
+        for queue in wanted.iter() {
+            if got.contains(queue.as_str()) {
+                accepted.insert(queue.clone());
+            } else {
+                self.shared.store.refuse(queue);
+                log::warn!(
+                    "push: queue {queue}: Genesys refused the subscription to its topic \
+                     (no permission, or the queue is gone); it is polled with observations instead"
+                );
+            }
+        }
+        let added: Vec<QueueId> = accepted.difference(&live.topics).cloned().collect();
+        self.shared
+            .rest
+            .snapshot(&self.shared.store, &added)
+            .await?;
+        self.shared.store.set_link(&added, Link::Push);
+        live.topics = Arc::new(accepted);
+        Ok(())
+    }
+
+    /// Sets up a replacement while `old` keeps serving, then lets `old` go.
+    /// On failure, gives `old` back if its socket still runs.
+    async fn swap(
+        &self,
+        mut old: Live,
+        topics: &mut watch::Receiver<Topics>,
+    ) -> Result<Live, (Option<Live>, PollError)> {
+        let wanted = topics.borrow().clone();
+        let setup = self.setup(&wanted, None);
+        tokio::pin!(setup);
+        let (result, old) = match self.serve(&mut old, topics, Some(setup.as_mut())).await {
+            Served::Done(result) => (result, Some(old)),
+            Served::End(end) => {
+                // The old socket ended first: its queues poll until the new one is in.
+                self.down(
+                    &old.topics,
+                    Reconnect::Closed,
+                    &format!("{end:?} during a swap"),
+                );
+                let channel = old.channel;
+                drop(old.socket);
+                self.release(channel).await;
+                (setup.await, None)
+            }
+        };
+        match (result, old) {
+            (Ok(new), Some(old)) => {
+                self.release_live(old).await;
+                Ok(new)
+            }
+            (Ok(new), None) => Ok(new),
+            (Err(error), old) => Err((old, error)),
+        }
+    }
+
+    /// Serves `live`'s socket until it ends, or until `until` completes.
+    async fn serve<T, F: Future<Output = T>>(
+        &self,
+        live: &mut Live,
+        topics: &mut watch::Receiver<Topics>,
+        mut until: Option<Pin<&mut F>>,
+    ) -> Served<T> {
+        let swapping = until.is_some();
+        let tuning = &self.shared.tuning;
+        loop {
+            let watchdog = live.last_frame + tuning.watchdog;
+            let ping_at = live.last_frame.max(live.last_sent) + tuning.ping_idle;
+            tokio::select! {
+                biased;
+                done = maybe(until.as_mut().map(|f| f.as_mut())), if swapping => {
+                    return Served::Done(done);
+                }
+                frame = live.socket.next() => {
+                    let frame = match frame {
+                        None => return Served::End(End::Closed("the socket closed".into())),
+                        Some(Err(error)) => return Served::End(End::Closed(format!("socket error: {error}"))),
+                        Some(Ok(frame)) => frame,
+                    };
+                    live.last_frame = Instant::now();
+                    if let Some(end) = self.on_frame(live, frame, swapping).await {
+                        return Served::End(end);
+                    }
+                }
+                () = sleep_until(watchdog) => return Served::End(End::Watchdog),
+                () = sleep_until(ping_at) => {
+                    live.last_sent = Instant::now();
+                    let ping = Message::Text(frame::PING.into());
+                    if let Err(error) = live.socket.send(ping).await {
+                        return Served::End(End::Closed(format!("sending a ping: {error}")));
+                    }
+                }
+                () = sleep_until(live.renew), if !swapping => return Served::End(End::Expiry),
+                changed = topics.changed(), if !swapping => {
+                    if changed.is_err() {
+                        // The pool is gone: nothing more to serve.
+                        return Served::End(End::Closed("the pool stopped".into()));
+                    }
+                    return Served::End(End::Topics);
+                }
+            }
+        }
+    }
+
+    /// One frame; `Some` ends serving.
+    async fn on_frame(&self, live: &mut Live, frame: Frame, swapping: bool) -> Option<End> {
+        let telemetry = self.shared.telemetry();
+        match frame {
+            Frame::Text(bytes) => {
+                let parsed = std::str::from_utf8(&bytes)
+                    .map_err(|_| "not UTF-8".to_string())
+                    .and_then(|text| frame::parse(text).map_err(|e| e.to_string()));
+                match parsed {
+                    Ok(Parsed::Observation(observation)) => {
+                        telemetry.push_message(PushMessage::Observation);
+                        if let Some(cell) = self.shared.store.cell(&observation.queue_id) {
+                            cell.push(&observation.metrics, Instant::now());
+                        }
+                    }
+                    Ok(Parsed::Heartbeat) => telemetry.push_message(PushMessage::Heartbeat),
+                    Ok(Parsed::Pong) => telemetry.push_message(PushMessage::Pong),
+                    Ok(Parsed::SocketClosing) => {
+                        telemetry.push_message(PushMessage::SocketClosing);
+                        if !swapping {
+                            return Some(End::SocketClosing);
+                        }
+                    }
+                    Ok(Parsed::Other { .. }) => telemetry.push_message(PushMessage::Other),
+                    Err(error) => {
+                        telemetry.push_message(PushMessage::Invalid);
+                        self.shared.invalid_frame(&live.channel.id, &error);
+                    }
+                }
+            }
+            Frame::Ping(payload) => {
+                if let Err(error) = live.socket.send(Message::Pong(payload)).await {
+                    return Some(End::Closed(format!("answering a ping: {error}")));
+                }
+            }
+            Frame::Pong(_) => telemetry.push_message(PushMessage::Pong),
+            Frame::Close(reason) => {
+                return Some(End::Closed(format!(
+                    "the server closed the socket ({reason:?})"
+                )));
+            }
+            Frame::Binary(_) | Frame::Continuation(_) => {
+                telemetry.push_message(PushMessage::Invalid);
+                self.shared
+                    .invalid_frame(&live.channel.id, "a binary frame");
+            }
+        }
+        None
+    }
+
+    /// The channel's queues are off push: they poll until it is back.
+    fn down(&self, topics: &Topics, reason: Reconnect, why: &str) {
+        self.closed();
+        self.shared.store.set_link(topics.iter(), Link::Fallback);
+        self.shared.telemetry().push_reconnect(reason);
+        self.shared.channel_down(self.slot, topics.len(), why);
+    }
+
+    fn opened(&self, live: &Live) {
+        self.shared.slot_open(self.slot, live.topics.len());
+    }
+
+    fn closed(&self) {
+        self.shared.slot_closed(self.slot);
+    }
+
+    /// Lets a replaced channel go: socket closed, subscriptions cleared;
+    /// it lives on at Genesys until it expires and may be reused.
+    async fn release_live(&self, old: Live) {
+        let mut socket = old.socket;
+        let _ = tokio::time::timeout(Duration::from_secs(1), socket.close()).await;
+        drop(socket);
+        self.release(old.channel).await;
+    }
+
+    async fn release(&self, channel: Channel) {
+        let id = channel.id.clone();
+        let cleared = self
+            .shared
+            .rest
+            .call(|client, token| {
+                let id = id.clone();
+                async move { client.clear_subscriptions(&token, &id).await }
+            })
+            .await;
+        match cleared {
+            Ok(()) => {
+                self.shared.book().released(&channel.id);
+                self.shared.put_released(channel);
+            }
+            Err(error) => {
+                if error.kind == ErrorKind::NotFound {
+                    self.shared.book().gone(&channel.id);
+                }
+                log::debug!("push: releasing channel {}: {error}", channel.id);
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Every REST call of the push source goes through [`call`]: a token from
+//! the token actor, a slot of the token's one budget, the `Retry-After`
+//! gate (a 429 pauses every request on the token), and one token refetch on
+//! a 401. [`snapshot`] is the batched observations snapshot built on it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use actix::Addr;
+use tokio::time::Instant;
+
+use super::store::LiveStore;
+use crate::actors::token::{GetToken, Invalidate, TokenActor};
+use crate::error::{ErrorKind, PollError};
+use crate::genesys::wire::OBSERVATIONS_MAX_QUEUES;
+use crate::genesys::{ClientOptions, GenesysClient, Outcome, TokenError};
+use crate::ratelimit::RateLimiter;
+use crate::secret::Secret;
+use crate::supervisor::Slot;
+use crate::telemetry::Telemetry;
+use crate::QueueId;
+
+/// What the push source's REST calls need.
+#[derive(Clone)]
+pub(crate) struct Rest {
+    pub options: Arc<ClientOptions>,
+    pub tokens: Slot<Addr<TokenActor>>,
+    pub limiter: RateLimiter,
+    pub telemetry: Telemetry,
+}
+
+impl Rest {
+    /// One REST call, within the budget; a 401 refetches the token once.
+    pub(crate) async fn call<T, F, Fut>(&self, send: F) -> Result<T, PollError>
+    where
+        F: Fn(GenesysClient, Secret) -> Fut,
+        Fut: Future<Output = Outcome<T>>,
+    {
+        let mut refetched = false;
+        loop {
+            let lease = self.token().await?;
+            if let Err(denied) = self.limiter.acquire(None).await {
+                return Err(crate::actors::cycle::denied_error(denied));
+            }
+            self.telemetry.set_budget(&self.limiter);
+            let client = GenesysClient::for_thread(&self.options);
+            let outcome = send(client, lease.token.clone()).await;
+            self.limiter.observe(&outcome.rate);
+            let error = match outcome.result {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            if error.kind == ErrorKind::RateLimited && error.status.is_some() {
+                self.telemetry.rate_limited();
+                if error.status == Some(429) {
+                    self.limiter.on_rate_limited();
+                }
+                if let Some(until) = error
+                    .retry_after
+                    .and_then(|a| Instant::now().checked_add(a))
+                {
+                    // The limit is per token: every request on it waits.
+                    self.limiter.pause_until(until);
+                }
+                self.telemetry.set_budget(&self.limiter);
+            }
+            if error.kind == ErrorKind::Unauthorized && !refetched {
+                refetched = true;
+                if let Some(tokens) = self.tokens.get() {
+                    tokens.do_send(Invalidate {
+                        generation: lease.generation,
+                    });
+                }
+                continue;
+            }
+            return Err(error);
+        }
+    }
+
+    async fn token(&self) -> Result<crate::actors::token::Lease, PollError> {
+        let restarting = || PollError::new(ErrorKind::AuthFailed, "token actor restarting");
+        let tokens = self.tokens.get().ok_or_else(restarting)?;
+        match tokens.send(GetToken).await.map_err(|_| restarting())? {
+            Ok(lease) => Ok(lease),
+            Err(TokenError::Rejected(reason)) => Err(PollError::new(
+                ErrorKind::AuthFailed,
+                format!("credentials rejected: {reason}"),
+            )),
+            Err(TokenError::Unavailable(cause)) => Err(PollError::new(
+                ErrorKind::AuthFailed,
+                format!("no token: {}", cause.detail),
+            )),
+        }
+    }
+
+    /// A snapshot of `ids`, 100 queues a request, merged into `store`.
+    /// Each batch's data counts as of when its request was sent, so a push
+    /// that arrived meanwhile is never overwritten by it.
+    pub(crate) async fn snapshot(
+        &self,
+        store: &LiveStore,
+        ids: &[QueueId],
+    ) -> Result<(), PollError> {
+        for chunk in ids.chunks(OBSERVATIONS_MAX_QUEUES) {
+            let names: Vec<&str> = chunk.iter().map(|id| id.as_str()).collect();
+            let sent = Instant::now();
+            let metrics = self
+                .call(|client, token| {
+                    let names = names.clone();
+                    async move { client.observation_metrics(&token, &names).await }
+                })
+                .await?;
+            for id in chunk {
+                if let (Some(cell), Some(metrics)) = (store.cell(id), metrics.get(id.as_str())) {
+                    cell.snapshot(metrics, sent);
+                }
+            }
+        }
+        Ok(())
+    }
+}
