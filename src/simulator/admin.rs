@@ -6,6 +6,9 @@
 //! - `DELETE /simulator/faults`: clear it;
 //! - `GET /simulator/stats`: the counters ([`SimStats`](super::SimStats));
 //! - `POST /simulator/revoke-tokens`: invalidate every issued token.
+//!
+//! The Notifications API has its own (`/simulator/channels`, ...): see the
+//! `notifications::admin` module.
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::notifications::NotificationsConfig;
+
 /// Client id the simulator accepts unless configured otherwise.
 pub const DEFAULT_CLIENT_ID: &str = "simulated-client";
 /// Client secret the simulator accepts unless configured otherwise.
@@ -36,6 +38,8 @@ pub struct SimulatorConfig {
     /// Requests kept in the log that [`super::Simulator::requests`] returns
     /// (the oldest are dropped; 0 keeps only the counters).
     pub request_log_capacity: usize,
+    /// The Notifications API: channels, sockets, heartbeats and the publisher.
+    pub notifications: NotificationsConfig,
 }
 
 impl Default for SimulatorConfig {
@@ -50,6 +54,7 @@ impl Default for SimulatorConfig {
             seed: time_seed(),
             workers: 1,
             request_log_capacity: super::REQUEST_LOG_CAPACITY,
+            notifications: NotificationsConfig::default(),
         }
     }
 }
@@ -79,6 +84,7 @@ impl fmt::Debug for SimulatorConfig {
             .field("seed", &self.seed)
             .field("workers", &self.workers)
             .field("request_log_capacity", &self.request_log_capacity)
+            .field("notifications", &self.notifications)
             .finish()
     }
 }

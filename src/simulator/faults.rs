@@ -87,6 +87,10 @@ pub struct FaultRule {
     /// `None`: applies until cleared.
     #[serde(default)]
     pub remaining: Option<u32>,
+    /// Only API requests whose path contains this text (e.g.
+    /// `/notifications/`); `None` = every path. Ignored by token faults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_contains: Option<String>,
 }
 
 impl FaultRule {
@@ -96,6 +100,7 @@ impl FaultRule {
             fault,
             queue_id: None,
             remaining: None,
+            path_contains: None,
         }
     }
 
@@ -105,6 +110,7 @@ impl FaultRule {
             fault,
             queue_id: None,
             remaining: Some(n),
+            path_contains: None,
         }
     }
 
@@ -116,12 +122,24 @@ impl FaultRule {
         }
     }
 
-    fn matches_api(&self, queue_ids: &[String]) -> bool {
+    /// The same rule restricted to request paths that contain `text`.
+    pub fn for_path_containing(self, text: impl Into<String>) -> Self {
+        Self {
+            path_contains: Some(text.into()),
+            ..self
+        }
+    }
+
+    fn matches_api(&self, path: &str, queue_ids: &[String]) -> bool {
         !self.fault.is_token_fault()
             && self
                 .queue_id
                 .as_ref()
                 .is_none_or(|id| queue_ids.contains(id))
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|text| path.contains(text))
     }
 }
 
@@ -163,9 +181,10 @@ impl Faults {
         self.lock().clone()
     }
 
-    /// The fault for an API request about `queue_ids`, consuming one use of its rule.
-    pub(crate) fn take_api(&self, queue_ids: &[String]) -> Option<Fault> {
-        self.take(|rule| rule.matches_api(queue_ids))
+    /// The fault for an API request to `path` about `queue_ids`, consuming
+    /// one use of its rule.
+    pub(crate) fn take_api(&self, path: &str, queue_ids: &[String]) -> Option<Fault> {
+        self.take(|rule| rule.matches_api(path, queue_ids))
     }
 
     /// The fault for a token request, consuming one use of its rule.

@@ -6,7 +6,16 @@
 //! - `POST /oauth/token`: client-credentials grant (HTTP Basic + form body);
 //! - `GET /api/v2/guest/messaging/queues/{queueId}/position`;
 //! - `GET /api/v2/routing/queues/{queueId}/mediatypes/message/estimatedwaittime`;
-//! - `POST /api/v2/analytics/queues/observations/query`.
+//! - `POST /api/v2/analytics/queues/observations/query`;
+//! - the Notifications API: `POST /api/v2/notifications/channels`,
+//!   `HEAD /api/v2/notifications/channels/{id}`,
+//!   `GET|PUT|POST|DELETE /api/v2/notifications/channels/{id}/subscriptions`
+//!   (topics `v2.analytics.queues.{queueId}.observations`, at most 1,000 per
+//!   channel, at most [`NotificationsConfig::max_channels`] channels), and the
+//!   WebSocket `GET /channels/{id}` (the `connectUri`; no bearer): heartbeats,
+//!   `{"message":"ping"}` -> pong, `v2.system.socket_closing`, and once a
+//!   [`NotificationsConfig::publish_period`] one message per subscribed topic
+//!   whose queue changed, carrying only the metrics that changed.
 //!
 //! API routes need a valid bearer token (401 otherwise) and are rate-limited
 //! per token over a sliding 60 s window (429 with `Retry-After` and the
@@ -15,7 +24,12 @@
 //! Each API request goes through: bearer check, injected [`Faults`], rate
 //! limit, answer. Queues evolve over wall time, deterministically from
 //! [`SimulatorConfig::seed`]. Admin routes under `/simulator/` change faults
-//! and read counters from other processes (see the `admin` module source).
+//! and read counters from other processes (see the `admin` and
+//! `notifications::admin` module sources); the Notifications faults
+//! ([`Simulator::drop_socket`], [`Simulator::stall`],
+//! [`Simulator::announce_socket_closing`], [`Simulator::expire_channel`],
+//! [`Simulator::evict_channel`], [`Simulator::refuse_topics`]) and
+//! [`Simulator::pin_waiting`] are on the handle too.
 //!
 //! This module shares no code with the production client on purpose.
 //!
@@ -37,6 +51,7 @@
 mod admin;
 mod config;
 mod faults;
+mod notifications;
 mod observations;
 mod queue_model;
 mod rate;
@@ -53,5 +68,6 @@ mod tests;
 
 pub use config::{SimulatorConfig, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET};
 pub use faults::{Fault, FaultRule, FaultSet, Faults};
+pub use notifications::{ChannelInfo, NotificationStats, NotificationsConfig};
 pub use record::{RequestRecord, SimStats, REQUEST_LOG_CAPACITY, STATUS_DROPPED};
 pub use server::{start, Simulator};

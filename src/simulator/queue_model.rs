@@ -138,6 +138,23 @@ impl QueueState {
         wait.round() as u64
     }
 
+    /// Sets the waiting count to `waiting` (capped at [`MAX_DEPTH`]), keeping
+    /// the guest within the queue: behind the last customer, or connecting
+    /// when nobody waits.
+    pub(crate) fn pin_waiting(&mut self, waiting: u32) {
+        self.waiting = waiting.min(MAX_DEPTH);
+        if let Guest::Waiting { position } = self.guest {
+            self.guest = match self.waiting {
+                0 => Guest::Connecting {
+                    secs_left: CONNECTING_SECS,
+                },
+                n => Guest::Waiting {
+                    position: position.min(n),
+                },
+            };
+        }
+    }
+
     fn agent_divisor(&self) -> f64 {
         f64::from(self.agents().max(1))
     }

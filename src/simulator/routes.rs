@@ -17,7 +17,7 @@ use super::responses::{
 };
 use super::shared::Shared;
 use super::state::SimState;
-use super::{admin, token};
+use super::{admin, notifications, token};
 
 /// Path of the OAuth token endpoint.
 pub(crate) const TOKEN_PATH: &str = "/oauth/token";
@@ -31,6 +31,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route(POSITION_PATH, web::get().to(position))
         .route(WAIT_PATH, web::get().to(estimated_wait))
         .route(OBSERVATIONS_PATH, web::post().to(observations))
+        .configure(notifications::configure)
         .configure(admin::configure)
         .default_service(web::to(not_found));
 }
@@ -113,7 +114,7 @@ async fn not_found(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse 
 
 /// Runs the pipeline for one API request and logs it. `answer` gets the
 /// state, the time, and whether the `wrong_queue_id` fault applies.
-async fn api_call(
+pub(crate) async fn api_call(
     req: &HttpRequest,
     shared: &Shared,
     queue_ids: Vec<String>,
@@ -127,7 +128,7 @@ async fn api_call(
         .is_some_and(|token| shared.state().token_valid(token, Instant::now()));
     let outcome = match token.as_deref() {
         Some(token) if authorized => {
-            authorized_call(shared, token, &queue_ids, &correlation, answer).await
+            authorized_call(shared, token, req.path(), &queue_ids, &correlation, answer).await
         }
         _ => {
             let status = StatusCode::UNAUTHORIZED;
@@ -150,11 +151,12 @@ async fn api_call(
 async fn authorized_call(
     shared: &Shared,
     token: &str,
+    path: &str,
     queue_ids: &[String],
     correlation: &str,
     answer: impl FnOnce(&mut SimState, Instant, bool) -> Result<Value, Rejection>,
 ) -> Option<HttpResponse> {
-    let fault = shared.faults.take_api(queue_ids);
+    let fault = shared.faults.take_api(path, queue_ids);
     if let Some(fault) = &fault {
         log::debug!("simulator injects {fault:?}");
     }

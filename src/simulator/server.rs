@@ -6,9 +6,11 @@ use std::time::Instant;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
+use tokio::task::AbortHandle;
 
 use super::config::SimulatorConfig;
 use super::faults::Faults;
+use super::notifications;
 use super::record::{RequestRecord, SimStats};
 use super::routes;
 use super::shared::Shared;
@@ -20,14 +22,16 @@ const SHUTDOWN_TIMEOUT_SECS: u64 = 2;
 #[derive(Clone)]
 pub struct Simulator {
     addr: SocketAddr,
-    shared: web::Data<Shared>,
+    pub(super) shared: web::Data<Shared>,
     handle: ServerHandle,
+    publisher: AbortHandle,
 }
 
 /// Starts a simulator listening on `bind` (port 0 picks a free port).
 ///
 /// Must be called inside an actix `System` (e.g. `#[actix_rt::main]`,
-/// `#[actix_rt::test]`): the server runs as a task of the current arbiter.
+/// `#[actix_rt::test]`): the server and the Notifications publisher run as
+/// tasks of the current arbiter.
 /// The simulator installs no signal handlers.
 pub async fn start(config: SimulatorConfig, bind: SocketAddr) -> io::Result<Simulator> {
     let shared = web::Data::new(Shared::new(&config));
@@ -48,6 +52,7 @@ pub async fn start(config: SimulatorConfig, bind: SocketAddr) -> io::Result<Simu
         .ok_or_else(|| io::Error::other("the simulator is bound to no address"))?;
     let server = server.run();
     let handle = server.handle();
+    let publisher = notifications::spawn_publisher(&shared.clone().into_inner());
     actix_rt::spawn(async move {
         if let Err(err) = server.await {
             log::error!("Genesys simulator stopped with an error: {err}");
@@ -63,6 +68,7 @@ pub async fn start(config: SimulatorConfig, bind: SocketAddr) -> io::Result<Simu
         addr,
         shared,
         handle,
+        publisher,
     })
 }
 
@@ -126,8 +132,11 @@ impl Simulator {
         self.shared.state().set_advertised_allowed(allowed);
     }
 
-    /// Stops the server gracefully (requests in flight get 2 s to finish).
+    /// Stops the server gracefully (requests in flight get 2 s to finish)
+    /// and the Notifications publisher.
     pub async fn stop(&self) {
+        self.publisher.abort();
+        self.shared.notifications().close_sockets();
         self.handle.stop(true).await;
         log::info!("Genesys simulator on {} stopped", self.addr);
     }

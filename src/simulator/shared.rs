@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::config::SimulatorConfig;
 use super::faults::Faults;
+use super::notifications::Registry;
 use super::record::{Endpoint, RequestLog, RequestRecord};
 use super::state::SimState;
 
@@ -16,6 +17,7 @@ pub(crate) struct Shared {
     pub(crate) faults: Faults,
     state: Mutex<SimState>,
     log: Mutex<RequestLog>,
+    notifications: Mutex<Registry>,
 }
 
 impl Shared {
@@ -26,6 +28,7 @@ impl Shared {
             faults: Faults::default(),
             state: Mutex::new(SimState::new(config, Instant::now())),
             log: Mutex::new(RequestLog::new(config.request_log_capacity)),
+            notifications: Mutex::new(Registry::new(&config.notifications)),
         }
     }
 
@@ -42,6 +45,14 @@ impl Shared {
     /// The request log; never hold the guard across an `.await`.
     pub(crate) fn log(&self) -> MutexGuard<'_, RequestLog> {
         self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The Notifications channels; lock the state first when both are
+    /// needed, and never hold the guard across an `.await`.
+    pub(crate) fn notifications(&self) -> MutexGuard<'_, Registry> {
+        self.notifications
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Appends to the request log.

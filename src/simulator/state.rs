@@ -16,6 +16,8 @@ struct QueueSim {
     rng: Rng,
     /// Time up to which `state` is simulated (whole seconds after creation).
     clock: Instant,
+    /// While set, the queue stands still with this many customers waiting.
+    pinned_waiting: Option<u32>,
 }
 
 impl QueueSim {
@@ -28,6 +30,7 @@ impl QueueSim {
             state,
             rng,
             clock: now,
+            pinned_waiting: None,
         }
     }
 
@@ -35,10 +38,22 @@ impl QueueSim {
     fn observe(&mut self, now: Instant) -> &QueueState {
         let whole = Duration::from_secs(now.saturating_duration_since(self.clock).as_secs());
         if !whole.is_zero() {
-            self.state = evolve(&self.state, &self.profile, whole, &mut self.rng);
+            if self.pinned_waiting.is_none() {
+                self.state = evolve(&self.state, &self.profile, whole, &mut self.rng);
+            }
             self.clock += whole;
         }
         &self.state
+    }
+
+    /// `Some(n)`: brings the queue up to `now`, then freezes it with `n` waiting;
+    /// `None`: it moves again from where it stands.
+    fn pin_waiting(&mut self, waiting: Option<u32>, now: Instant) {
+        self.observe(now);
+        self.pinned_waiting = waiting;
+        if let Some(waiting) = waiting {
+            self.state.pin_waiting(waiting);
+        }
     }
 }
 
@@ -174,6 +189,23 @@ impl SimState {
         self.queues
             .get_mut(queue_id)
             .map(|queue| queue.observe(now))
+    }
+
+    /// `Some(n)`: the queue stands still with `n` customers waiting (REST and
+    /// push) until released with `None`. False when the queue does not exist.
+    pub(crate) fn pin_waiting(
+        &mut self,
+        queue_id: &str,
+        waiting: Option<u32>,
+        now: Instant,
+    ) -> bool {
+        match self.queues.get_mut(queue_id) {
+            Some(queue) => {
+                queue.pin_waiting(waiting, now);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Puts `items` in random order.

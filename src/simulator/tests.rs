@@ -147,10 +147,16 @@ fn counted_rules_apply_exactly_n_times() {
     let faults = Faults::default();
     faults.push(FaultRule::times(Fault::DropConnection, 2));
     let ids = vec!["q".to_owned()];
-    assert_eq!(faults.take_api(&ids), Some(Fault::DropConnection));
+    assert_eq!(
+        faults.take_api("/api/v2/x", &ids),
+        Some(Fault::DropConnection)
+    );
     assert_eq!(faults.current().rules[0].remaining, Some(1));
-    assert_eq!(faults.take_api(&ids), Some(Fault::DropConnection));
-    assert_eq!(faults.take_api(&ids), None);
+    assert_eq!(
+        faults.take_api("/api/v2/x", &ids),
+        Some(Fault::DropConnection)
+    );
+    assert_eq!(faults.take_api("/api/v2/x", &ids), None);
     assert_eq!(faults.current(), FaultSet::default());
 }
 
@@ -166,9 +172,12 @@ fn rules_match_their_scope() {
         ],
     });
     let batch = vec!["a".to_owned(), "b".to_owned()];
-    assert_eq!(faults.take_api(&batch), Some(Fault::MalformedBody));
     assert_eq!(
-        faults.take_api(&["a".to_owned()]),
+        faults.take_api("/api/v2/x", &batch),
+        Some(Fault::MalformedBody)
+    );
+    assert_eq!(
+        faults.take_api("/api/v2/x", &["a".to_owned()]),
         Some(Fault::Slow { delay_ms: 5 })
     );
     assert_eq!(
@@ -178,6 +187,42 @@ fn rules_match_their_scope() {
     assert_eq!(faults.current().rules.len(), 3, "exhausted rule dropped");
     faults.clear();
     assert_eq!(faults.take_token(), None);
+}
+
+#[test]
+fn rules_can_target_paths() {
+    let faults = Faults::default();
+    faults.push(
+        FaultRule::times(
+            Fault::RateLimit {
+                retry_after_secs: 3,
+            },
+            1,
+        )
+        .for_path_containing("/notifications/"),
+    );
+    let ids: Vec<String> = Vec::new();
+    assert_eq!(
+        faults.take_api("/api/v2/analytics/queues/observations/query", &ids),
+        None
+    );
+    assert_eq!(
+        faults.take_api("/api/v2/notifications/channels", &ids),
+        Some(Fault::RateLimit {
+            retry_after_secs: 3
+        })
+    );
+    let json = r#"{"fault":{"kind":"drop_connection"},"path_contains":"/notifications/"}"#;
+    let rule: FaultRule = serde_json::from_str(json).expect("valid rule");
+    assert_eq!(
+        rule,
+        FaultRule::always(Fault::DropConnection).for_path_containing("/notifications/")
+    );
+    let plain = serde_json::to_value(FaultRule::always(Fault::DropConnection)).expect("serializes");
+    assert!(
+        plain.get("path_contains").is_none(),
+        "left out when None: {plain}"
+    );
 }
 
 #[test]
