@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use queuewatch::config::{
     parse_duration, CallbackSettings, ClusterSettings, GenesysSettings, HttpSettings, PollSettings,
-    QueueSettings, Settings, Source, ThresholdOverrides, Thresholds,
+    QueueSettings, Settings, Source, ThresholdOverrides, Thresholds, WaitTime,
 };
 use queuewatch::error::ErrorKind;
 use queuewatch::event::{Availability, Event, PollEvent, PollFailedEvent};
@@ -136,10 +136,14 @@ fn every_source() -> Vec<Source> {
         Source::GuestPosition,
         Source::EstimatedWaitTime,
         Source::Observations,
+        Source::Notifications,
     ];
     for source in &all {
         match source {
-            Source::GuestPosition | Source::EstimatedWaitTime | Source::Observations => {}
+            Source::GuestPosition
+            | Source::EstimatedWaitTime
+            | Source::Observations
+            | Source::Notifications => {}
         }
     }
     all
@@ -199,6 +203,8 @@ fn fully_populated() -> Settings {
             backoff_base: secs(1),
             backoff_max: secs(60),
             history_size: 720,
+            reconcile_interval: secs(300),
+            wait_time: WaitTime::Active,
         },
         thresholds: Thresholds {
             max_acceptable_wait: secs(300),

@@ -64,6 +64,10 @@ pub struct QueueSummary {
     pub polls: u64,
     /// Failed cycles.
     pub failures: u64,
+    /// `poll.source: notifications` only: how the queue's data arrives now,
+    /// `push`, `fallback` (its channel is down: polled) or `connecting`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed: Option<&'static str>,
 }
 
 /// One queue in full: state, tracking matrix and statistics.
@@ -256,6 +260,7 @@ fn summary(queue_id: &QueueId, record: &QueueRecord) -> QueueSummary {
         last_event: record.last.as_deref().cloned(),
         polls: counters.total,
         failures: counters.total - counters.success,
+        feed: None,
     }
 }
 

@@ -103,13 +103,16 @@ impl Rest {
     ) -> Result<(), PollError> {
         for chunk in ids.chunks(OBSERVATIONS_MAX_QUEUES) {
             let names: Vec<&str> = chunk.iter().map(|id| id.as_str()).collect();
-            let sent = Instant::now();
+            // When the request left (after the budget's wait).
+            let sent = std::cell::Cell::new(Instant::now());
             let metrics = self
                 .call(|client, token| {
                     let names = names.clone();
+                    sent.set(Instant::now());
                     async move { client.observation_metrics(&token, &names).await }
                 })
                 .await?;
+            let sent = sent.get();
             for id in chunk {
                 if let (Some(cell), Some(metrics)) = (store.cell(id), metrics.get(id.as_str())) {
                     cell.snapshot(metrics, sent);

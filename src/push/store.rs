@@ -27,6 +27,17 @@ pub(crate) enum Link {
     Fallback,
 }
 
+impl Link {
+    /// The name the status API shows (`feed`).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Link::Connecting => "connecting",
+            Link::Push => "push",
+            Link::Fallback => "fallback",
+        }
+    }
+}
+
 /// What a tick reads of its queue.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct View {

@@ -101,10 +101,18 @@ impl Handle {
     }
 
     async fn queue_page(&self, list: ListQueues) -> QueuePage {
-        match self.inner.metrics.get() {
+        let mut page = match self.inner.metrics.get() {
             Some(metrics) => metrics.send(list).await.unwrap_or_default(),
             None => QueuePage::default(),
+        };
+        if let Some(store) = &self.inner.pollers.shared().push {
+            for queue in &mut page.queues {
+                queue.feed = store
+                    .cell(&queue.queue_id)
+                    .map(|cell| cell.view().link.as_str());
+            }
         }
+        page
     }
 
     /// One queue with its tracking matrix, if it is known.
@@ -124,7 +132,11 @@ impl Handle {
             queue_id: queue_id.into(),
             points,
         };
-        metrics.send(get).await.ok().flatten()
+        let mut detail = metrics.send(get).await.ok().flatten()?;
+        if let Some(store) = &self.inner.pollers.shared().push {
+            detail.summary.feed = store.cell(queue_id).map(|cell| cell.view().link.as_str());
+        }
+        Some(detail)
     }
 
     /// Whether the instance is ready: a token is held and a poll succeeded

@@ -67,12 +67,19 @@ impl Handle {
     /// Applies new settings: added queues start, removed ones stop, changed
     /// ones restart, the others keep polling untouched. Invalid settings are
     /// refused as a whole and nothing changes.
-    pub async fn reload(&self, settings: Settings) -> Result<ReloadSummary, ConfigError> {
+    pub async fn reload(&self, mut settings: Settings) -> Result<ReloadSummary, ConfigError> {
         settings.validate()?;
+        let old = self.settings();
         let mut summary = ReloadSummary {
-            needs_restart: restart_only_changes(&self.settings(), &settings),
+            needs_restart: restart_only_changes(&old, &settings),
             ..ReloadSummary::default()
         };
+        // The push source's channel pool starts with the process: a switch
+        // to or from it waits for a restart (the queues keep their source).
+        let push = |s: &Settings| s.poll.source == crate::config::Source::Notifications;
+        if push(&old) != push(&settings) {
+            settings.poll.source = old.poll.source;
+        }
         let desired: HashMap<QueueId, PollerSpec> = poller_specs(&settings)
             .into_iter()
             .map(|spec| (spec.queue_id.clone(), spec))
@@ -156,6 +163,14 @@ fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
         || old.poll.backoff_max != new.poll.backoff_max
     {
         changed.push("poll (retries, backoff, history_size)");
+    }
+    let push = |s: &Settings| s.poll.source == crate::config::Source::Notifications;
+    if push(old) != push(new)
+        || (push(old)
+            && (old.poll.reconcile_interval != new.poll.reconcile_interval
+                || old.poll.wait_time != new.poll.wait_time))
+    {
+        changed.push("poll (source notifications, reconcile_interval, wait_time)");
     }
     changed
 }
