@@ -7,18 +7,22 @@
 //! ```
 //!
 //! Options: `--queues N` (1000), `--interval D` (5s), `--duration D` (60s),
-//! `--history-size N` (720), `--source guest_position|estimated_wait_time|observations`,
+//! `--history-size N` (720), `--source guest_position|estimated_wait_time|observations|notifications`,
 //! `--jsonl PATH` (also audit every event into a `jsonl` callback writing
 //! PATH, truncated first; the CPU per poll then includes it).
+//! With `--source notifications` (the simulator then changes every queue
+//! every second): `--reconcile D` (5m) and `--wait-time active|off` (off);
+//! the figures add the data age at the event (p50/p99, after a warm-up of
+//! `--warmup D`, 10s) and the REST requests per minute in steady state.
 //! The last line printed is one JSON object with the figures.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use queuewatch::config::{CallbackSettings, Settings, Source};
+use queuewatch::config::{CallbackSettings, Settings, Source, WaitTime};
 use queuewatch::simulator::SimulatorConfig;
 use queuewatch::{Event, QueueWatch};
 
@@ -29,6 +33,9 @@ struct Args {
     history_size: usize,
     source: Source,
     jsonl: Option<PathBuf>,
+    reconcile: Duration,
+    wait_time: WaitTime,
+    warmup: Duration,
 }
 
 fn parse_args() -> Args {
@@ -39,6 +46,9 @@ fn parse_args() -> Args {
         history_size: 720,
         source: Source::GuestPosition,
         jsonl: None,
+        reconcile: Duration::from_secs(300),
+        wait_time: WaitTime::Off,
+        warmup: Duration::from_secs(10),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -57,6 +67,14 @@ fn parse_args() -> Args {
                     serde_json::from_value(serde_json::Value::String(value())).expect("--source")
             }
             "--jsonl" => args.jsonl = Some(PathBuf::from(value())),
+            "--reconcile" => {
+                args.reconcile = humantime::parse_duration(&value()).expect("--reconcile 5m")
+            }
+            "--warmup" => args.warmup = humantime::parse_duration(&value()).expect("--warmup 10s"),
+            "--wait-time" => {
+                args.wait_time = serde_json::from_value(serde_json::Value::String(value()))
+                    .expect("--wait-time active|off")
+            }
             "--bench" => {} // cargo bench passes this
             other => panic!("unknown option {other}"),
         }
@@ -64,8 +82,15 @@ fn parse_args() -> Args {
     args
 }
 
-/// Counts events as a callback would see them.
-struct Counter(Arc<AtomicU64>);
+/// Counts events as a callback would see them, and keeps the data ages
+/// (`data_age_ms`) of the events after the warm-up.
+struct Counter(Arc<AtomicU64>, Arc<Mutex<Ages>>);
+
+#[derive(Default)]
+struct Ages {
+    from: Option<Instant>,
+    ms: Vec<f32>,
+}
 
 impl Actor for Counter {
     type Context = Context<Self>;
@@ -73,8 +98,15 @@ impl Actor for Counter {
 
 impl Handler<Event> for Counter {
     type Result = ();
-    fn handle(&mut self, _: Event, _: &mut Context<Self>) {
+    fn handle(&mut self, event: Event, _: &mut Context<Self>) {
         self.0.fetch_add(1, Ordering::Relaxed);
+        if let Event::Poll(poll) = event {
+            let mut ages = self.1.lock().unwrap();
+            if ages.from.is_some_and(|from| from <= Instant::now()) {
+                ages.ms
+                    .push(poll.data_age_ms.unwrap_or(f64::INFINITY) as f32);
+            }
+        }
     }
 }
 
@@ -120,6 +152,8 @@ async fn run(args: Args) {
     settings.poll.interval = args.interval;
     settings.poll.source = args.source;
     settings.poll.history_size = args.history_size;
+    settings.poll.reconcile_interval = args.reconcile;
+    settings.poll.wait_time = args.wait_time;
     settings.genesys.rate_limit_per_minute = u32::MAX;
     settings.callbacks.clear();
     if let Some(path) = &args.jsonl {
@@ -133,10 +167,16 @@ async fn run(args: Args) {
     sim.rate_limit_per_minute = None;
     sim.token_rate_limit_per_minute = None;
     sim.request_log_capacity = 0;
+    let push = args.source == Source::Notifications;
+    sim.churn = push;
 
     let rss_before = rss();
     let events = Arc::new(AtomicU64::new(0));
-    let counter = Counter(events.clone()).start();
+    let ages = Arc::new(Mutex::new(Ages {
+        from: Some(Instant::now() + args.warmup),
+        ms: Vec::new(),
+    }));
+    let counter = Counter(events.clone(), ages.clone()).start();
     let cpu_start = cpu_time();
     let started = Instant::now();
     let handle = QueueWatch::new(settings)
@@ -171,6 +211,21 @@ async fn run(args: Args) {
     }
     let elapsed = started.elapsed();
     let cpu = cpu_time() - cpu_start;
+    // Steady state: the seconds after the warm-up.
+    let warm = (args.warmup.as_secs() as usize).min(per_second.len());
+    let steady_requests: u64 = per_second[warm..].iter().sum();
+    let steady_minutes = (per_second.len() - warm) as f64 / 60.0;
+    let requests_per_minute = steady_requests as f64 / steady_minutes.max(1.0 / 60.0);
+    let data_age = {
+        let mut ms = std::mem::take(&mut ages.lock().unwrap().ms);
+        ms.sort_by(f32::total_cmp);
+        let at = |q: f64| {
+            ms.get(((ms.len() as f64 * q) as usize).min(ms.len().saturating_sub(1)))
+                .copied()
+                .map(f64::from)
+        };
+        (at(0.5), at(0.99), ms.len())
+    };
     let rss_after = rss();
     let polls = events.load(Ordering::Relaxed);
     let lateness = handle.telemetry().tick_lateness_ms().unwrap_or_default();
@@ -237,6 +292,8 @@ async fn run(args: Args) {
             "tick_lateness_ms": {"p50": lateness.0, "p99": lateness.1, "max": lateness.2},
             "max_requests_in_any_second": max_rps,
             "mean_requests_per_second": mean_rps,
+            "steady_requests_per_minute": requests_per_minute,
+            "data_age_ms": {"p50": data_age.0, "p99": data_age.1, "events": data_age.2},
         })
     );
 }

@@ -38,6 +38,9 @@ pub struct SimulatorConfig {
     /// Requests kept in the log that [`super::Simulator::requests`] returns
     /// (the oldest are dropped; 0 keeps only the counters).
     pub request_log_capacity: usize,
+    /// Every queue changes every second (where the model leaves its waiting
+    /// count as it was, the count steps by one): push-source benchmarks.
+    pub churn: bool,
     /// The Notifications API: channels, sockets, heartbeats and the publisher.
     pub notifications: NotificationsConfig,
 }
@@ -54,6 +57,7 @@ impl Default for SimulatorConfig {
             seed: time_seed(),
             workers: 1,
             request_log_capacity: super::REQUEST_LOG_CAPACITY,
+            churn: false,
             notifications: NotificationsConfig::default(),
         }
     }
@@ -84,6 +88,7 @@ impl fmt::Debug for SimulatorConfig {
             .field("seed", &self.seed)
             .field("workers", &self.workers)
             .field("request_log_capacity", &self.request_log_capacity)
+            .field("churn", &self.churn)
             .field("notifications", &self.notifications)
             .finish()
     }

@@ -18,10 +18,12 @@ struct QueueSim {
     clock: Instant,
     /// While set, the queue stands still with this many customers waiting.
     pinned_waiting: Option<u32>,
+    /// Changes waiting whenever the model leaves it (see `SimulatorConfig::churn`).
+    churn: bool,
 }
 
 impl QueueSim {
-    fn new(seed: u64, queue_id: &str, now: Instant) -> Self {
+    fn new(seed: u64, queue_id: &str, now: Instant, churn: bool) -> Self {
         let mut rng = queue_rng(seed, queue_id);
         let profile = QueueProfile::random(&mut rng);
         let state = profile.initial_state(&mut rng);
@@ -31,6 +33,7 @@ impl QueueSim {
             rng,
             clock: now,
             pinned_waiting: None,
+            churn,
         }
     }
 
@@ -39,7 +42,16 @@ impl QueueSim {
         let whole = Duration::from_secs(now.saturating_duration_since(self.clock).as_secs());
         if !whole.is_zero() {
             if self.pinned_waiting.is_none() {
+                let before = self.state.waiting;
                 self.state = evolve(&self.state, &self.profile, whole, &mut self.rng);
+                if self.churn && self.state.waiting == before {
+                    // Unchanged by the model: one up (or down from the top).
+                    self.state.waiting = if before < super::queue_model::MAX_DEPTH {
+                        before + 1
+                    } else {
+                        before - 1
+                    };
+                }
             }
             self.clock += whole;
         }
@@ -60,6 +72,7 @@ impl QueueSim {
 /// Everything the handlers change, behind one mutex.
 pub(crate) struct SimState {
     seed: u64,
+    churn: bool,
     token_lifetime: Duration,
     rate_limit: Option<u32>,
     advertised_allowed: Option<u32>,
@@ -79,6 +92,7 @@ impl SimState {
     pub(crate) fn new(config: &SimulatorConfig, now: Instant) -> Self {
         let mut state = Self {
             seed: config.seed,
+            churn: config.churn,
             token_lifetime: config.token_lifetime,
             rate_limit: config.rate_limit_per_minute,
             advertised_allowed: None,
@@ -173,10 +187,10 @@ impl SimState {
 
     /// Creates a queue (no change if it exists).
     pub(crate) fn add_queue(&mut self, queue_id: &str, now: Instant) {
-        let seed = self.seed;
+        let (seed, churn) = (self.seed, self.churn);
         self.queues
             .entry(queue_id.to_owned())
-            .or_insert_with(|| QueueSim::new(seed, queue_id, now));
+            .or_insert_with(|| QueueSim::new(seed, queue_id, now, churn));
     }
 
     /// Deletes a queue; returns whether it existed.
