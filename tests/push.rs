@@ -433,6 +433,10 @@ async fn a_refused_topic_stays_on_polling() {
     assert!(seen.iter().all(|s| !s.pushed()), "{seen:?}");
     assert!(seen.iter().any(|s| s.attempts >= 1), "polled: {seen:?}");
     assert_eq!(connected(sim)[0].topics, 19);
+    // Accepted again at the channel's next set-up: back on push.
+    sim.refuse_topics(Vec::new());
+    assert!(sim.drop_socket(&connected(sim)[0].id));
+    all_on_push(&tracker, &ids).await;
     handle.shutdown().await;
 }
 

@@ -27,6 +27,7 @@ use super::frame::{self, Frame as Parsed};
 use super::plan::{renew_at, NewChannel};
 use super::pool::PoolShared;
 use super::store::Link;
+use super::timers::{Due, Timers};
 use crate::error::{ErrorKind, PollError};
 use crate::genesys::channels::{Channel, Socket};
 use crate::genesys::GenesysClient;
@@ -42,10 +43,9 @@ struct Live {
     socket: Socket,
     /// The queues whose topics the channel carries (accepted ones only).
     topics: Topics,
-    /// When to replace it (before it expires), or retry a failed swap.
-    renew: Instant,
-    last_frame: Instant,
-    last_sent: Instant,
+    /// Its last frame, our last ping, and when to replace it (before it
+    /// expires, or to retry a failed swap).
+    timers: Timers,
 }
 
 /// Why serving a channel ended.
@@ -144,7 +144,7 @@ pub(crate) async fn run(slot: usize, shared: Rc<PoolShared>, mut topics: watch::
                         attempt = attempt.saturating_add(1);
                         match old {
                             Some(mut old) => {
-                                old.renew = Instant::now() + delay;
+                                old.timers.renew = Instant::now() + delay;
                                 current = Some(old);
                             }
                             None => sleep(delay).await,
@@ -217,13 +217,12 @@ impl Task {
             }
         };
         let now = Instant::now();
+        let renew = renew_at(now, self.shared.instant_of(channel.expires, now));
         let mut live = Live {
-            renew: renew_at(now, self.shared.instant_of(channel.expires, now)),
             channel,
             socket,
             topics: Arc::new(BTreeSet::new()),
-            last_frame: now,
-            last_sent: now,
+            timers: Timers::new(now, renew),
         };
         self.resubscribe(&mut live, wanted).await?;
         Ok(live)
@@ -334,6 +333,7 @@ impl Task {
                 );
             }
         }
+        self.shared.store.accept(&accepted);
         let added: Vec<QueueId> = accepted.difference(&live.topics).cloned().collect();
         self.shared
             .rest
@@ -389,8 +389,7 @@ impl Task {
         let swapping = until.is_some();
         let tuning = &self.shared.tuning;
         loop {
-            let watchdog = live.last_frame + tuning.watchdog;
-            let ping_at = live.last_frame.max(live.last_sent) + tuning.ping_idle;
+            let (at, due) = live.timers.next(tuning.watchdog, tuning.ping_idle, swapping);
             tokio::select! {
                 biased;
                 done = maybe(until.as_mut().map(|f| f.as_mut())), if swapping => {
@@ -402,20 +401,22 @@ impl Task {
                         Some(Err(error)) => return Served::End(End::Closed(format!("socket error: {error}"))),
                         Some(Ok(frame)) => frame,
                     };
-                    live.last_frame = Instant::now();
+                    live.timers.last_frame = Instant::now();
                     if let Some(end) = self.on_frame(live, frame, swapping).await {
                         return Served::End(end);
                     }
                 }
-                () = sleep_until(watchdog) => return Served::End(End::Watchdog),
-                () = sleep_until(ping_at) => {
-                    live.last_sent = Instant::now();
-                    let ping = Message::Text(frame::PING.into());
-                    if let Err(error) = live.socket.send(ping).await {
-                        return Served::End(End::Closed(format!("sending a ping: {error}")));
+                () = sleep_until(at) => match due {
+                    Due::Watchdog => return Served::End(End::Watchdog),
+                    Due::Renew => return Served::End(End::Expiry),
+                    Due::Ping => {
+                        live.timers.last_sent = Instant::now();
+                        let ping = Message::Text(frame::PING.into());
+                        if let Err(error) = live.socket.send(ping).await {
+                            return Served::End(End::Closed(format!("sending a ping: {error}")));
+                        }
                     }
-                }
-                () = sleep_until(live.renew), if !swapping => return Served::End(End::Expiry),
+                },
                 changed = topics.changed(), if !swapping => {
                     if changed.is_err() {
                         // The pool is gone: nothing more to serve.

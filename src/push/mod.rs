@@ -5,7 +5,7 @@
 //! where customers wait.
 //!
 //! Decisions are pure and tested beside them (`frame`, `merge`, `plan`,
-//! `assign`, `pace`, `wait_time`, `tick`); the pool actor and its tasks
+//! `assign`, `pace`, `wait_time`, `tick`, `timers`); the pool actor and its tasks
 //! (`pool`, `channel`, `reconcile`, `estimates`) carry them out, every REST
 //! call through `rest` (one budget, one Retry-After gate).
 
@@ -21,4 +21,5 @@ pub(crate) mod reconcile;
 pub(crate) mod rest;
 pub(crate) mod store;
 pub(crate) mod tick;
+pub(crate) mod timers;
 pub(crate) mod wait_time;

@@ -157,6 +157,11 @@ impl QueueCell {
         (old, state.link)
     }
 
+    /// A subscription accepted its topic (again): it may go on push.
+    fn accept(&self) {
+        self.lock().refused = false;
+    }
+
     fn refuse(&self) -> (Link, Link) {
         let mut state = self.lock();
         state.refused = true;
@@ -268,7 +273,19 @@ impl LiveStore {
         }
     }
 
-    /// `id`'s topic was refused: it is polled for as long as it runs.
+    /// `ids`' topics were accepted by a subscription: a refusal before no
+    /// longer holds them on polling.
+    pub(crate) fn accept<'a>(&self, ids: impl IntoIterator<Item = &'a QueueId>) {
+        let cells = self.read();
+        for id in ids {
+            if let Some(cell) = cells.get(id) {
+                cell.accept();
+            }
+        }
+    }
+
+    /// `id`'s topic was refused: it is polled until a later subscription
+    /// (the channel's next set-up) accepts it.
     pub(crate) fn refuse(&self, id: &QueueId) {
         if let Some(cell) = self.cell(id) {
             self.count(cell.refuse());

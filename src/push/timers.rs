@@ -1,0 +1,112 @@
+//! What a channel in service needs next, and when (a pure decision): a
+//! ping after `ping_idle` without traffic, the watchdog after `watchdog`
+//! without any frame (a ping we sent does not count: only the server's
+//! answer proves the socket alive), the replacement at its renew time.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// What is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Due {
+    /// Nothing arrived for the watchdog bound: the channel is down.
+    Watchdog,
+    /// Idle: send a ping.
+    Ping,
+    /// Replace the channel (before it expires, or retry a failed swap).
+    Renew,
+}
+
+/// The clocks of one channel in service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timers {
+    /// When the last frame arrived (or the socket opened).
+    pub last_frame: Instant,
+    /// When we last sent something (a ping).
+    pub last_sent: Instant,
+    /// When to replace the channel.
+    pub renew: Instant,
+}
+
+impl Timers {
+    /// All clocks start at `now`; the channel is replaced at `renew`.
+    pub(crate) fn new(now: Instant, renew: Instant) -> Timers {
+        Timers {
+            last_frame: now,
+            last_sent: now,
+            renew,
+        }
+    }
+
+    /// The earliest thing due and when. `renewing`: a swap is under way,
+    /// so the renew time does not count. On a tie the watchdog wins, then
+    /// the renewal, then the ping.
+    pub(crate) fn next(&self, watchdog: Duration, ping_idle: Duration, renewing: bool) -> (Instant, Due) {
+        let mut due = (self.last_frame + watchdog, Due::Watchdog);
+        if !renewing && self.renew < due.0 {
+            due = (self.renew, Due::Renew);
+        }
+        let ping = self.last_frame.max(self.last_sent) + ping_idle;
+        if ping < due.0 {
+            due = (ping, Due::Ping);
+        }
+        due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    /// What falls due, in order, on a channel that hears nothing after
+    /// `start`: we ping when idle, each ping restarts the idle clock but
+    /// not the watchdog's.
+    fn silent(timers: &mut Timers, watchdog: Duration, ping: Duration) -> Vec<(u64, Due)> {
+        let start = timers.last_frame;
+        let mut seen = Vec::new();
+        loop {
+            let (at, due) = timers.next(watchdog, ping, false);
+            seen.push(((at - start).as_secs(), due));
+            match due {
+                Due::Ping => timers.last_sent = at,
+                Due::Watchdog | Due::Renew => return seen,
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_channel_is_pinged_then_declared_down() {
+        let now = Instant::now();
+        let mut timers = Timers::new(now, now + S * 3600);
+        let seen = silent(&mut timers, S * 65, S * 30);
+        assert_eq!(seen, [(30, Due::Ping), (60, Due::Ping), (65, Due::Watchdog)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_keep_it_alive_and_the_renewal_comes_first_when_due() {
+        let start = Instant::now();
+        let mut timers = Timers::new(start, start + S * 100);
+        // A heartbeat every 30 s: never idle long enough to ping.
+        for beat in 1..=3 {
+            tokio::time::advance(S * 30).await;
+            timers.last_frame = Instant::now();
+            let (at, due) = timers.next(S * 65, S * 31, false);
+            assert_eq!(due, if beat < 3 { Due::Ping } else { Due::Renew });
+            assert!(at > Instant::now());
+        }
+        // Mid-swap the renewal does not count: the ping does.
+        let (at, due) = timers.next(S * 65, S * 31, true);
+        assert_eq!((at - start, due), (S * 121, Due::Ping));
+    }
+
+    #[test]
+    fn ties_go_to_the_watchdog() {
+        let now = Instant::now();
+        let timers = Timers::new(now, now + S * 10);
+        assert_eq!(timers.next(S * 10, S * 10, false), (now + S * 10, Due::Watchdog));
+        assert_eq!(timers.next(S * 20, S * 10, false), (now + S * 10, Due::Renew));
+    }
+}
