@@ -389,7 +389,9 @@ impl Task {
         let swapping = until.is_some();
         let tuning = &self.shared.tuning;
         loop {
-            let (at, due) = live.timers.next(tuning.watchdog, tuning.ping_idle, swapping);
+            let (at, due) = live
+                .timers
+                .next(tuning.watchdog, tuning.ping_idle, swapping);
             tokio::select! {
                 biased;
                 done = maybe(until.as_mut().map(|f| f.as_mut())), if swapping => {

@@ -42,7 +42,12 @@ impl Timers {
     /// The earliest thing due and when. `renewing`: a swap is under way,
     /// so the renew time does not count. On a tie the watchdog wins, then
     /// the renewal, then the ping.
-    pub(crate) fn next(&self, watchdog: Duration, ping_idle: Duration, renewing: bool) -> (Instant, Due) {
+    pub(crate) fn next(
+        &self,
+        watchdog: Duration,
+        ping_idle: Duration,
+        renewing: bool,
+    ) -> (Instant, Due) {
         let mut due = (self.last_frame + watchdog, Due::Watchdog);
         if !renewing && self.renew < due.0 {
             due = (self.renew, Due::Renew);
@@ -82,7 +87,10 @@ mod tests {
         let now = Instant::now();
         let mut timers = Timers::new(now, now + S * 3600);
         let seen = silent(&mut timers, S * 65, S * 30);
-        assert_eq!(seen, [(30, Due::Ping), (60, Due::Ping), (65, Due::Watchdog)]);
+        assert_eq!(
+            seen,
+            [(30, Due::Ping), (60, Due::Ping), (65, Due::Watchdog)]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -106,7 +114,13 @@ mod tests {
     fn ties_go_to_the_watchdog() {
         let now = Instant::now();
         let timers = Timers::new(now, now + S * 10);
-        assert_eq!(timers.next(S * 10, S * 10, false), (now + S * 10, Due::Watchdog));
-        assert_eq!(timers.next(S * 20, S * 10, false), (now + S * 10, Due::Renew));
+        assert_eq!(
+            timers.next(S * 10, S * 10, false),
+            (now + S * 10, Due::Watchdog)
+        );
+        assert_eq!(
+            timers.next(S * 20, S * 10, false),
+            (now + S * 10, Due::Renew)
+        );
     }
 }
