@@ -151,6 +151,22 @@ impl PoolShared {
     }
 }
 
+/// Runs `task` until the budget closes (a clean stop): its sockets are
+/// dropped then, before the simulator or the process goes, so a stop is
+/// not reported as channels going down.
+fn until_stop(
+    limiter: &crate::ratelimit::RateLimiter,
+    task: impl std::future::Future<Output = ()>,
+) -> impl std::future::Future<Output = ()> {
+    let limiter = limiter.clone();
+    async move {
+        tokio::select! {
+            () = task => {}
+            () = limiter.closed() => {}
+        }
+    }
+}
+
 /// Recompute the assignment (the queue set changed).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -202,14 +218,15 @@ impl Actor for ChannelPool {
             }
         }));
         ctx.notify(Reassign);
-        ctx.spawn(actix::fut::wrap_future(reconcile::run(
-            self.shared.clone(),
-            self.config.reconcile_interval,
+        let limiter = &self.config.rest.limiter;
+        ctx.spawn(actix::fut::wrap_future(until_stop(
+            limiter,
+            reconcile::run(self.shared.clone(), self.config.reconcile_interval),
         )));
         if self.config.wait_time == WaitTime::Active {
-            ctx.spawn(actix::fut::wrap_future(estimates::run(
-                self.shared.clone(),
-                self.config.interval,
+            ctx.spawn(actix::fut::wrap_future(until_stop(
+                limiter,
+                estimates::run(self.shared.clone(), self.config.interval),
             )));
         }
         ctx.run_interval(Duration::from_secs(1), |act, _| act.shared.gauges());
@@ -239,10 +256,9 @@ impl Handler<Reassign> for ChannelPool {
                 None => {
                     let (sender, receiver) = watch::channel(Arc::new(topics.clone()));
                     self.slots.push(sender);
-                    ctx.spawn(actix::fut::wrap_future(channel::run(
-                        index,
-                        self.shared.clone(),
-                        receiver,
+                    ctx.spawn(actix::fut::wrap_future(until_stop(
+                        &self.config.rest.limiter,
+                        channel::run(index, self.shared.clone(), receiver),
                     )));
                 }
             }
