@@ -115,6 +115,8 @@ struct Setup {
     queues: usize,
     interval: Duration,
     wait_time: WaitTime,
+    /// `genesys.rate_limit_per_minute`.
+    budget: u32,
     tuning: PushTuning,
     sim: SimulatorConfig,
 }
@@ -128,6 +130,7 @@ impl Setup {
             queues,
             interval: Duration::from_secs(1),
             wait_time: WaitTime::Off,
+            budget: 300,
             tuning: PushTuning {
                 watchdog: Duration::from_secs(3),
                 ping_idle: Duration::from_millis(500),
@@ -150,6 +153,7 @@ impl Setup {
         settings.poll.interval = self.interval;
         settings.poll.wait_time = self.wait_time;
         settings.poll.reconcile_interval = Duration::from_secs(600);
+        settings.genesys.rate_limit_per_minute = self.budget;
         settings.http.bind = None;
         // The events are read from the stream; no callback is needed.
         settings.callbacks = Vec::new();
@@ -563,5 +567,39 @@ async fn wait_time_is_polled_only_where_customers_wait() {
         assert!(seen.iter().all(|s| s.wait.is_none()), "{q}: {seen:?}");
     }
     assert_eq!(sim.stats().rate_limited, 0, "429s with the limit on");
+    handle.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_server_that_drops_every_socket_gets_bounded_reconnects() {
+    let mut setup = Setup::new(10);
+    // A budget that does not slow the reconnects: only the backoff does.
+    setup.budget = 100_000;
+    setup.sim.rate_limit_per_minute = None;
+    setup.tuning.backoff =
+        queuewatch::ExponentialBackoff::try_new(Duration::from_millis(50), Duration::from_secs(2))
+            .expect("backoff");
+    let (handle, tracker, ids) = setup.start().await;
+    let sim = sim(&handle);
+    eventually("a channel", LONG, async || connected(sim).len() == 1).await;
+    all_on_push(&tracker, &ids).await;
+    // For 6 s, every socket is dropped as soon as it is seen.
+    let opened_before = sim.notification_stats().sockets_opened;
+    let until = Instant::now() + Duration::from_secs(6);
+    support::wait::poll(Duration::from_secs(7), async || {
+        for channel in connected(sim) {
+            sim.drop_socket(&channel.id);
+        }
+        (Instant::now() >= until).then_some(())
+    })
+    .await
+    .expect("6 s of drops");
+    let reconnects = sim.notification_stats().sockets_opened - opened_before;
+    // Each reconnect waits its backoff (full jitter, doubling to 2 s, not
+    // reset by a channel that did not last) and its set-up: no storm.
+    assert!(reconnects <= 25, "{reconnects} reconnects in 6 s");
+    assert!(reconnects >= 2, "it kept trying: {reconnects}");
+    // The queues polled meanwhile, and come back once the drops stop.
+    all_on_push(&tracker, &ids).await;
     handle.shutdown().await;
 }

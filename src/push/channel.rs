@@ -27,7 +27,7 @@ use super::frame::{self, Frame as Parsed};
 use super::plan::{renew_at, NewChannel};
 use super::pool::PoolShared;
 use super::store::Link;
-use super::timers::{Due, Timers};
+use super::timers::{attempt_after, Due, Timers};
 use crate::error::{ErrorKind, PollError};
 use crate::genesys::channels::{Channel, Socket};
 use crate::genesys::GenesysClient;
@@ -80,10 +80,7 @@ pub(crate) async fn run(slot: usize, shared: Rc<PoolShared>, mut topics: watch::
                     continue;
                 }
                 match task.setup(&wanted, same.take()).await {
-                    Ok(live) => {
-                        attempt = 0;
-                        live
-                    }
+                    Ok(live) => live,
                     Err(error) => {
                         if error.kind == ErrorKind::Cancelled {
                             return; // the budget closed: shutting down
@@ -101,6 +98,7 @@ pub(crate) async fn run(slot: usize, shared: Rc<PoolShared>, mut topics: watch::
             }
         };
         task.opened(&live);
+        let opened = Instant::now();
         let end = match task
             .serve(&mut live, &mut topics, None::<Pin<&mut Never>>)
             .await
@@ -134,10 +132,7 @@ pub(crate) async fn run(slot: usize, shared: Rc<PoolShared>, mut topics: watch::
                     reason.as_str()
                 );
                 match task.swap(live, &mut topics).await {
-                    Ok(new) => {
-                        attempt = 0;
-                        current = Some(new);
-                    }
+                    Ok(new) => current = Some(new),
                     Err((old, error)) => {
                         log::warn!("push slot {slot}: replacement failed: {error}");
                         let delay = task.shared.tuning.backoff.delay(attempt, &mut rng);
@@ -166,6 +161,7 @@ pub(crate) async fn run(slot: usize, shared: Rc<PoolShared>, mut topics: watch::
             }
         }
         task.closed();
+        attempt = attempt_after(attempt, opened.elapsed(), task.shared.tuning.watchdog);
         // Full jitter before reconnecting: channels that fell together
         // come back apart.
         let delay = task.shared.tuning.backoff.delay(attempt, &mut rng);

@@ -60,6 +60,17 @@ impl Timers {
     }
 }
 
+/// The backoff attempt after a channel served for `served`: it starts over
+/// only when the channel was stable (served at least `stable`), so a server
+/// that accepts and drops at once meets a growing backoff.
+pub(crate) fn attempt_after(attempt: u32, served: Duration, stable: Duration) -> u32 {
+    if served >= stable {
+        0
+    } else {
+        attempt
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +133,18 @@ mod tests {
             timers.next(S * 20, S * 10, false),
             (now + S * 10, Due::Renew)
         );
+    }
+
+    #[test]
+    fn the_backoff_starts_over_only_after_a_stable_channel() {
+        for (attempt, served, expected) in
+            [(5, 0, 5), (5, 64, 5), (5, 65, 0), (0, 1, 0), (9, 3600, 0)]
+        {
+            assert_eq!(
+                attempt_after(attempt, S * served, S * 65),
+                expected,
+                "{attempt} after {served} s"
+            );
+        }
     }
 }
