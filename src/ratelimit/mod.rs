@@ -314,18 +314,22 @@ impl RateLimiter {
             changes.borrow_and_update();
             let slot = self.lock().reserve(Instant::now(), deadline)?;
             loop {
-                tokio::select! {
-                    () = tokio::time::sleep_until(slot) => {}
-                    changed = changes.changed() => {
-                        if changed.is_err() {
-                            return Err(Denied::Closed);
-                        }
-                        // A pause covering the slot voids it; one ending
-                        // before the slot leaves it valid.
-                        match self.lock().check(slot, deadline) {
-                            Check::Keep => continue,
-                            Check::Void => continue 'reserve,
-                            Check::Deny(denied) => return Err(denied),
+                // A slot already due needs no timer (registering one wakes
+                // the runtime's driver: a syscall and a loop turn per request).
+                if slot > Instant::now() {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(slot) => {}
+                        changed = changes.changed() => {
+                            if changed.is_err() {
+                                return Err(Denied::Closed);
+                            }
+                            // A pause covering the slot voids it; one ending
+                            // before the slot leaves it valid.
+                            match self.lock().check(slot, deadline) {
+                                Check::Keep => continue,
+                                Check::Void => continue 'reserve,
+                                Check::Deny(denied) => return Err(denied),
+                            }
                         }
                     }
                 }
