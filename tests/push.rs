@@ -182,6 +182,17 @@ async fn all_on_push(tracker: &Tracker, ids: &[String]) -> Instant {
     Instant::now()
 }
 
+/// Waits until `channels` channels have a socket and every queue is on push.
+async fn settled(sim: &Simulator, tracker: &Tracker, ids: &[String], channels: usize) {
+    eventually(
+        &format!("{channels} channel(s) connected"),
+        LONG,
+        async || connected(sim).len() == channels,
+    )
+    .await;
+    all_on_push(tracker, ids).await;
+}
+
 /// The simulator's channels with a socket.
 fn connected(sim: &Simulator) -> Vec<queuewatch::simulator::ChannelInfo> {
     sim.channels().into_iter().filter(|c| c.connected).collect()
@@ -260,8 +271,7 @@ async fn a_dropped_socket_falls_back_to_polling_and_comes_back() {
     setup.tuning.topics_per_channel = 50;
     let (handle, tracker, ids) = setup.start().await;
     let sim = sim(&handle);
-    eventually("3 channels", LONG, async || connected(sim).len() == 3).await;
-    all_on_push(&tracker, &ids).await;
+    settled(sim, &tracker, &ids, 3).await;
     let channels = connected(sim);
     let victim = channels[0].id.clone();
     let others: BTreeSet<String> = channels[1..].iter().map(|c| c.id.clone()).collect();
@@ -314,8 +324,7 @@ async fn a_dropped_socket_falls_back_to_polling_and_comes_back() {
 /// Waits for every queue on push, then checks the swap kept them there.
 async fn swap_without_gap(handle: &Handle, tracker: &Tracker, ids: &[String], act: impl Fn(&str)) {
     let sim = sim(handle);
-    eventually("2 channels", LONG, async || connected(sim).len() == 2).await;
-    all_on_push(tracker, ids).await;
+    settled(sim, tracker, ids, 2).await;
     let old = connected(sim)[0].id.clone();
     let swapped = Instant::now();
     act(&old);
@@ -384,8 +393,7 @@ async fn stalled_heartbeats_trip_the_watchdog() {
     setup.tuning.topics_per_channel = 30;
     let (handle, tracker, ids) = setup.start().await;
     let sim = sim(&handle);
-    eventually("2 channels", LONG, async || connected(sim).len() == 2).await;
-    all_on_push(&tracker, &ids).await;
+    settled(sim, &tracker, &ids, 2).await;
     let victim = connected(sim)[0].id.clone();
     let stalled = Instant::now();
     assert!(sim.stall(&victim, true));
@@ -452,8 +460,7 @@ async fn queuewatch_never_evicts_its_own_channel() {
     setup.sim.notifications.socket_closing_grace = Duration::from_secs(1);
     let (handle, tracker, ids) = setup.start().await;
     let sim = sim(&handle);
-    eventually("20 channels", LONG, async || connected(sim).len() == 20).await;
-    all_on_push(&tracker, &ids).await;
+    settled(sim, &tracker, &ids, 20).await;
     let victim = connected(sim)[0].id.clone();
     assert!(sim.announce_socket_closing(&victim));
     let since = Instant::now();
@@ -474,8 +481,7 @@ async fn retry_after_on_a_channel_call_pauses_the_whole_token() {
     setup.wait_time = WaitTime::Active;
     let (handle, tracker, ids) = setup.start().await;
     let sim = sim(&handle);
-    eventually("a channel", LONG, async || connected(sim).len() == 1).await;
-    all_on_push(&tracker, &ids).await;
+    settled(sim, &tracker, &ids, 1).await;
     // The next subscription call answers 429, Retry-After 3 s.
     let mut rule = FaultRule::times(
         Fault::RateLimit {
@@ -581,8 +587,7 @@ async fn a_server_that_drops_every_socket_gets_bounded_reconnects() {
             .expect("backoff");
     let (handle, tracker, ids) = setup.start().await;
     let sim = sim(&handle);
-    eventually("a channel", LONG, async || connected(sim).len() == 1).await;
-    all_on_push(&tracker, &ids).await;
+    settled(sim, &tracker, &ids, 1).await;
     // For 6 s, every socket is dropped as soon as it is seen.
     let opened_before = sim.notification_stats().sockets_opened;
     let until = Instant::now() + Duration::from_secs(6);

@@ -66,24 +66,16 @@ pub(crate) async fn run_cycle(
     let mut latency = None;
     loop {
         progress.attempts.set(progress.attempts.get() + 1);
-        let (error, lease) = match token(&cx).await {
-            Err(TokenError::Rejected(reason)) => {
+        let (error, lease) = match token(&cx.tokens).await {
+            Err(error @ TokenError::Rejected(_)) => {
                 // Fatal for the process; this cycle ends now.
-                let error = PollError::new(
-                    ErrorKind::AuthFailed,
-                    format!("credentials rejected: {reason}"),
-                );
                 return CycleResult {
-                    result: Err(error),
+                    result: Err(token_failure(error)),
                     latency,
                     received: None,
                 };
             }
-            Err(TokenError::Unavailable(cause)) => (
-                PollError::new(ErrorKind::AuthFailed, format!("no token: {}", cause.detail))
-                    .with_retry_after(cause.retry_after),
-                None,
-            ),
+            Err(error @ TokenError::Unavailable(_)) => (token_failure(error), None),
             Ok(lease) => {
                 let outcome = fetch(&cx, &lease, deadline).await;
                 cx.limiter.observe(&outcome.rate);
@@ -100,21 +92,8 @@ pub(crate) async fn run_cycle(
                 }
             }
         };
-        // Only a server's answer pauses the token; our own budget's
-        // refusal (no status) just reports the pause already in force.
-        if error.kind == ErrorKind::RateLimited && error.status.is_some() {
+        if server_limited(&cx.limiter, &cx.telemetry, &error) {
             progress.rate_limited.set(progress.rate_limited.get() + 1);
-            cx.telemetry.rate_limited();
-            if error.status == Some(429) {
-                cx.limiter.on_rate_limited();
-            }
-            if let Some(after) = error.retry_after {
-                // The limit is per token: every poller on it waits.
-                if let Some(until) = Instant::now().checked_add(after) {
-                    cx.limiter.pause_until(until);
-                }
-                cx.telemetry.set_budget(&cx.limiter);
-            }
         }
         let decision = cx.retry.decide(&error, retries, refetched, &mut rng);
         let decision = match decision {
@@ -171,12 +150,53 @@ pub(crate) async fn run_cycle(
     }
 }
 
-async fn token(cx: &CycleContext) -> Result<Lease, TokenError> {
+/// Applies a server's rate-limit answer to the token's budget: a 429 cuts
+/// the rate, a `Retry-After` pauses every request on the token. Whether
+/// `error` was one. Only a server's answer counts; our own budget's refusal
+/// (no status) just reports the pause already in force.
+pub(crate) fn server_limited(
+    limiter: &RateLimiter,
+    telemetry: &Telemetry,
+    error: &PollError,
+) -> bool {
+    if error.kind != ErrorKind::RateLimited || error.status.is_none() {
+        return false;
+    }
+    telemetry.rate_limited();
+    if error.status == Some(429) {
+        limiter.on_rate_limited();
+    }
+    if let Some(after) = error.retry_after {
+        // The limit is per token: every request on it waits.
+        if let Some(until) = Instant::now().checked_add(after) {
+            limiter.pause_until(until);
+        }
+        telemetry.set_budget(limiter);
+    }
+    true
+}
+
+/// Why no token could be had, as the failure of the request it was for
+/// (`auth_failed`; an unavailable endpoint's `Retry-After` kept).
+pub(crate) fn token_failure(error: TokenError) -> PollError {
+    match error {
+        TokenError::Rejected(reason) => PollError::new(
+            ErrorKind::AuthFailed,
+            format!("credentials rejected: {reason}"),
+        ),
+        TokenError::Unavailable(cause) => {
+            PollError::new(ErrorKind::AuthFailed, format!("no token: {}", cause.detail))
+                .with_retry_after(cause.retry_after)
+        }
+    }
+}
+
+/// A token from the token actor (`Unavailable` while it restarts).
+pub(crate) async fn token(tokens: &Slot<Addr<TokenActor>>) -> Result<Lease, TokenError> {
     let unavailable = |detail: &str| {
         TokenError::Unavailable(PollError::new(ErrorKind::AuthFailed, detail.to_string()))
     };
-    let tokens = cx
-        .tokens
+    let tokens = tokens
         .get()
         .ok_or_else(|| unavailable("token actor restarting"))?;
     tokens

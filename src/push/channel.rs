@@ -206,9 +206,7 @@ impl Task {
         let socket = match self.client().connect_channel(&channel).await {
             Ok(socket) => socket,
             Err(error) => {
-                if error.kind == ErrorKind::NotFound {
-                    self.shared.book().gone(&channel.id);
-                }
+                self.forget_if_gone(&channel.id, &error);
                 return Err(error);
             }
         };
@@ -222,6 +220,13 @@ impl Task {
         };
         self.resubscribe(&mut live, wanted).await?;
         Ok(live)
+    }
+
+    /// A 404 about channel `id`: it is gone at Genesys, no longer counted.
+    fn forget_if_gone(&self, id: &str, error: &PollError) {
+        if error.kind == ErrorKind::NotFound {
+            self.shared.book().gone(id);
+        }
     }
 
     /// HEAD: whether `channel` is still there (a 404 forgets it).
@@ -307,9 +312,7 @@ impl Task {
         let got = match result {
             Ok(got) => got,
             Err(error) => {
-                if error.kind == ErrorKind::NotFound {
-                    self.shared.book().gone(&live.channel.id);
-                }
+                self.forget_if_gone(&live.channel.id, &error);
                 return Err(error);
             }
         };
@@ -517,9 +520,7 @@ impl Task {
                 self.shared.put_released(channel);
             }
             Err(error) => {
-                if error.kind == ErrorKind::NotFound {
-                    self.shared.book().gone(&channel.id);
-                }
+                self.forget_if_gone(&channel.id, &error);
                 log::debug!("push: releasing channel {}: {error}", channel.id);
             }
         }

@@ -10,10 +10,11 @@ use actix::Addr;
 use tokio::time::Instant;
 
 use super::store::LiveStore;
-use crate::actors::token::{GetToken, Invalidate, TokenActor};
+use crate::actors::cycle::{denied_error, server_limited, token, token_failure};
+use crate::actors::token::{Invalidate, TokenActor};
 use crate::error::{ErrorKind, PollError};
 use crate::genesys::wire::OBSERVATIONS_MAX_QUEUES;
-use crate::genesys::{ClientOptions, GenesysClient, Outcome, TokenError};
+use crate::genesys::{ClientOptions, GenesysClient, Outcome};
 use crate::ratelimit::RateLimiter;
 use crate::secret::Secret;
 use crate::supervisor::Slot;
@@ -38,9 +39,9 @@ impl Rest {
     {
         let mut refetched = false;
         loop {
-            let lease = self.token().await?;
+            let lease = token(&self.tokens).await.map_err(token_failure)?;
             if let Err(denied) = self.limiter.acquire(None).await {
-                return Err(crate::actors::cycle::denied_error(denied));
+                return Err(denied_error(denied));
             }
             self.telemetry.set_budget(&self.limiter);
             let client = GenesysClient::for_thread(&self.options);
@@ -50,20 +51,7 @@ impl Rest {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            if error.kind == ErrorKind::RateLimited && error.status.is_some() {
-                self.telemetry.rate_limited();
-                if error.status == Some(429) {
-                    self.limiter.on_rate_limited();
-                }
-                if let Some(until) = error
-                    .retry_after
-                    .and_then(|a| Instant::now().checked_add(a))
-                {
-                    // The limit is per token: every request on it waits.
-                    self.limiter.pause_until(until);
-                }
-                self.telemetry.set_budget(&self.limiter);
-            }
+            server_limited(&self.limiter, &self.telemetry, &error);
             if error.kind == ErrorKind::Unauthorized && !refetched {
                 refetched = true;
                 if let Some(tokens) = self.tokens.get() {
@@ -74,22 +62,6 @@ impl Rest {
                 continue;
             }
             return Err(error);
-        }
-    }
-
-    async fn token(&self) -> Result<crate::actors::token::Lease, PollError> {
-        let restarting = || PollError::new(ErrorKind::AuthFailed, "token actor restarting");
-        let tokens = self.tokens.get().ok_or_else(restarting)?;
-        match tokens.send(GetToken).await.map_err(|_| restarting())? {
-            Ok(lease) => Ok(lease),
-            Err(TokenError::Rejected(reason)) => Err(PollError::new(
-                ErrorKind::AuthFailed,
-                format!("credentials rejected: {reason}"),
-            )),
-            Err(TokenError::Unavailable(cause)) => Err(PollError::new(
-                ErrorKind::AuthFailed,
-                format!("no token: {}", cause.detail),
-            )),
         }
     }
 

@@ -175,8 +175,6 @@ impl QueueCell {
 #[derive(Debug)]
 pub(crate) struct LiveStore {
     cells: RwLock<HashMap<QueueId, Arc<QueueCell>>>,
-    /// Queues whose link is not `Push` (they poll or wait to).
-    off_push: AtomicUsize,
     /// Queues on `Fallback`.
     on_fallback: AtomicUsize,
     /// Bumped whenever the set of queues changes.
@@ -187,7 +185,6 @@ impl Default for LiveStore {
     fn default() -> Self {
         LiveStore {
             cells: RwLock::new(HashMap::new()),
-            off_push: AtomicUsize::new(0),
             on_fallback: AtomicUsize::new(0),
             changed: watch::Sender::new(0),
         }
@@ -217,7 +214,6 @@ impl LiveStore {
             cells.insert(id.clone(), cell.clone());
             cell
         };
-        self.off_push.fetch_add(1, Ordering::Relaxed);
         self.changed.send_modify(|v| *v += 1);
         cell
     }
@@ -226,15 +222,8 @@ impl LiveStore {
     pub(crate) fn leave(&self, id: &QueueId) {
         let removed = self.write().remove(id);
         if let Some(cell) = removed {
-            match cell.lock().link {
-                Link::Push => {}
-                Link::Connecting => {
-                    self.off_push.fetch_sub(1, Ordering::Relaxed);
-                }
-                Link::Fallback => {
-                    self.off_push.fetch_sub(1, Ordering::Relaxed);
-                    self.on_fallback.fetch_sub(1, Ordering::Relaxed);
-                }
+            if cell.lock().link == Link::Fallback {
+                self.on_fallback.fetch_sub(1, Ordering::Relaxed);
             }
             self.changed.send_modify(|v| *v += 1);
         }
@@ -243,6 +232,11 @@ impl LiveStore {
     /// The cell of `id`, if it is a queue of this instance.
     pub(crate) fn cell(&self, id: &str) -> Option<Arc<QueueCell>> {
         self.read().get(id).cloned()
+    }
+
+    /// How `id`'s data arrives now, as the status API names it (`feed`).
+    pub(crate) fn feed(&self, id: &str) -> Option<&'static str> {
+        self.cell(id).map(|cell| cell.view().link.as_str())
     }
 
     /// Every queue id, sorted.
@@ -296,15 +290,6 @@ impl LiveStore {
         if old == new {
             return;
         }
-        match (old, new) {
-            (Link::Push, _) => {
-                self.off_push.fetch_add(1, Ordering::Relaxed);
-            }
-            (_, Link::Push) => {
-                self.off_push.fetch_sub(1, Ordering::Relaxed);
-            }
-            _ => {}
-        }
         if old == Link::Fallback {
             self.on_fallback.fetch_sub(1, Ordering::Relaxed);
         }
@@ -318,10 +303,14 @@ impl LiveStore {
         self.on_fallback.load(Ordering::Relaxed)
     }
 
-    /// Queues whose data is not pushed now.
+    /// Queues whose data is not pushed now (derived from the cells).
     #[cfg(test)]
-    pub(crate) fn off_push(&self) -> usize {
-        self.off_push.load(Ordering::Relaxed)
+    fn off_push(&self) -> usize {
+        let cells = self.read();
+        cells
+            .values()
+            .filter(|c| c.lock().link != Link::Push)
+            .count()
     }
 }
 

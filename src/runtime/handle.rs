@@ -107,9 +107,7 @@ impl Handle {
         };
         if let Some(store) = &self.inner.pollers.shared().push {
             for queue in &mut page.queues {
-                queue.feed = store
-                    .cell(&queue.queue_id)
-                    .map(|cell| cell.view().link.as_str());
+                queue.feed = store.feed(&queue.queue_id);
             }
         }
         page
@@ -134,7 +132,7 @@ impl Handle {
         };
         let mut detail = metrics.send(get).await.ok().flatten()?;
         if let Some(store) = &self.inner.pollers.shared().push {
-            detail.summary.feed = store.cell(queue_id).map(|cell| cell.view().link.as_str());
+            detail.summary.feed = store.feed(queue_id);
         }
         Some(detail)
     }
