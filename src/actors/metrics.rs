@@ -312,7 +312,7 @@ impl Handler<GetQueue> for MetricsActor {
                         latency: record.matrix.latency(),
                         position_accuracy: record.matrix.position_accuracy(),
                         smoothed_wait_seconds: record.matrix.smoothed_wait(),
-                        history: history.skip(skip).collect(),
+                        history: history.skip(skip).copied().collect(),
                     }
                 }),
         )
