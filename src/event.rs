@@ -129,12 +129,82 @@ impl Event {
     }
 }
 
-/// A fresh unique event id.
+/// A fresh unique event id: a random (version 4) UUID.
+///
+/// The bits come from a per-thread generator seeded once from the operating
+/// system, not from a `getrandom` call per event (one system call a poll):
+/// two SplitMix64 lanes over 128 seed bits, so a thread never repeats an id
+/// and two threads (or processes) share one only if both 64-bit lanes of
+/// their seeds line up.
 pub fn new_event_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Builder::from_random_bytes(ids::next()).into_uuid();
+    id.hyphenated().encode_lower(&mut buf).to_owned()
+}
+
+mod ids {
+    use std::cell::Cell;
+
+    thread_local! {
+        static LANES: Cell<(u64, u64)> = Cell::new(seed());
+    }
+
+    fn seed() -> (u64, u64) {
+        let seed = uuid::Uuid::new_v4().as_u64_pair();
+        (seed.0, seed.1)
+    }
+
+    fn splitmix(state: u64) -> u64 {
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// 16 bytes from the thread's next step of both lanes.
+    pub(super) fn next() -> [u8; 16] {
+        const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+        LANES.with(|lanes| {
+            let (a, b) = lanes.get();
+            let (a, b) = (a.wrapping_add(GAMMA), b.wrapping_add(GAMMA));
+            lanes.set((a, b));
+            let mut out = [0u8; 16];
+            out[..8].copy_from_slice(&splitmix(a).to_le_bytes());
+            out[8..].copy_from_slice(&splitmix(b).to_le_bytes());
+            out
+        })
+    }
 }
 
 /// Now as RFC 3339 UTC with milliseconds, e.g. `2026-11-24T12:00:00.123Z`.
 pub fn now_timestamp() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+    timestamp_of(std::time::SystemTime::now())
+}
+
+/// `at` as RFC 3339 UTC with milliseconds (truncated, as the history's
+/// `at_unix_ms` is).
+pub fn timestamp_of(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+#[cfg(test)]
+mod id_tests {
+    use std::collections::HashSet;
+
+    #[test]
+    fn event_ids_are_version_4_uuids_and_never_repeat() {
+        let ids: Vec<String> = (0..50_000).map(|_| super::new_event_id()).collect();
+        let other: Vec<String> =
+            std::thread::spawn(|| (0..50_000).map(|_| super::new_event_id()).collect())
+                .join()
+                .unwrap();
+        let mut seen = HashSet::new();
+        for id in ids.iter().chain(&other) {
+            let parsed = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(parsed.get_version_num(), 4, "{id}");
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122, "{id}");
+            assert_eq!(id, &parsed.hyphenated().to_string());
+            assert!(seen.insert(id.clone()), "repeated: {id}");
+        }
+    }
 }

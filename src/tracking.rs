@@ -9,58 +9,87 @@ use serde::{Serialize, Serializer};
 use crate::error::ErrorKind;
 use crate::genesys::Sample;
 
-/// One row of the matrix: 32 bytes, so 720 rows take 22.5 KiB.
+/// One row of the matrix as the API shows it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Snapshot {
     at_unix_ms: u64,
-    depth: u32,      // u32::MAX = none
-    wait: f32,       // NaN = none
-    smoothed: f32,   // NaN = none
-    latency_ms: f32, // NaN = none (a cycle that never got a response)
-    attempts: u16,
-    error: u8, // 0 = success, else 1 + index in ErrorKind::ALL
+    depth: Option<u32>,
+    wait: Option<f32>,
+    smoothed: Option<f32>,
+    latency_ms: Option<f32>,
+    attempts: u32,
+    error: Option<ErrorKind>,
 }
 
 impl Snapshot {
-    const EMPTY: Snapshot = Snapshot {
-        at_unix_ms: 0,
-        depth: u32::MAX,
-        wait: f32::NAN,
-        smoothed: f32::NAN,
-        latency_ms: f32::NAN,
-        attempts: 0,
-        error: 0,
-    };
-
     /// When the cycle ended (milliseconds since the Unix epoch).
     pub fn at_unix_ms(&self) -> u64 {
         self.at_unix_ms
     }
     /// Position, or waiting count for `observations`.
     pub fn depth(&self) -> Option<u32> {
-        (self.depth != u32::MAX).then_some(self.depth)
+        self.depth
     }
     /// Estimated wait in seconds.
     pub fn wait(&self) -> Option<f64> {
-        (!self.wait.is_nan()).then_some(f64::from(self.wait))
+        self.wait.map(f64::from)
     }
     /// Smoothed wait in seconds.
     pub fn smoothed(&self) -> Option<f64> {
-        (!self.smoothed.is_nan()).then_some(f64::from(self.smoothed))
+        self.smoothed.map(f64::from)
     }
-    /// Latency of the last request in milliseconds.
+    /// Latency of the last request in milliseconds (three significant digits).
     pub fn latency_ms(&self) -> Option<f64> {
-        (!self.latency_ms.is_nan()).then_some(f64::from(self.latency_ms))
+        self.latency_ms.map(f64::from)
     }
     /// Requests made in the cycle.
     pub fn attempts(&self) -> u32 {
-        u32::from(self.attempts)
+        self.attempts
     }
     /// The failure kind, `None` for a success.
     pub fn error(&self) -> Option<ErrorKind> {
-        ErrorKind::ALL
-            .get(usize::from(self.error).checked_sub(1)?)
-            .copied()
+        self.error
+    }
+}
+
+/// One row as stored: 20 bytes, so 720 rows take 14.1 KiB. The time is
+/// milliseconds after the matrix's base (49 days of range; the base moves
+/// forward when a row would not fit), the latency a half-precision float.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Row {
+    at_ms: u32,
+    depth: u32,            // u32::MAX = none
+    wait: f32,             // NaN = none
+    smoothed: f32,         // NaN = none
+    latency_ms: half::f16, // NaN = none (a cycle that never got a response)
+    attempts: u8,          // saturating
+    error: u8,             // 0 = success, else 1 + index in ErrorKind::ALL
+}
+
+impl Row {
+    const EMPTY: Row = Row {
+        at_ms: 0,
+        depth: u32::MAX,
+        wait: f32::NAN,
+        smoothed: f32::NAN,
+        latency_ms: half::f16::NAN,
+        attempts: 0,
+        error: 0,
+    };
+
+    fn view(&self, base_ms: u64) -> Snapshot {
+        let some = |v: f32| (!v.is_nan()).then_some(v);
+        Snapshot {
+            at_unix_ms: base_ms.saturating_add(u64::from(self.at_ms)),
+            depth: (self.depth != u32::MAX).then_some(self.depth),
+            wait: some(self.wait),
+            smoothed: some(self.smoothed),
+            latency_ms: some(self.latency_ms.to_f32()),
+            attempts: u32::from(self.attempts),
+            error: ErrorKind::ALL
+                .get(usize::from(self.error).checked_sub(1).unwrap_or(usize::MAX))
+                .copied(),
+        }
     }
 }
 
@@ -74,7 +103,17 @@ impl Serialize for Snapshot {
         let round = |v: Option<f64>| v.map(|v| (v * 1000.0).round() / 1000.0);
         s.serialize_field("estimated_wait_seconds", &round(self.wait()))?;
         s.serialize_field("smoothed_wait_seconds", &round(self.smoothed()))?;
-        s.serialize_field("latency_ms", &round(self.latency_ms()))?;
+        // Stored as f16 (three significant digits): print those.
+        let significant = |v: Option<f64>| {
+            v.map(|v| {
+                if v == 0.0 || !v.is_finite() {
+                    return v;
+                }
+                let scale = 10f64.powi(2 - v.abs().log10().floor() as i32);
+                (v * scale).round() / scale
+            })
+        };
+        s.serialize_field("latency_ms", &significant(self.latency_ms()))?;
         s.serialize_field("attempts", &self.attempts())?;
         s.serialize_field("error", &self.error())?;
         s.end()
@@ -94,6 +133,8 @@ pub struct CycleReport {
     pub rate_limited: u32,
     /// EWMA weight of the new sample (the queue's `smoothing_factor`).
     pub smoothing_factor: f64,
+    /// When the cycle ended: the snapshot's time and the event's timestamp.
+    pub at: SystemTime,
 }
 
 /// Counters of one queue.
@@ -190,7 +231,9 @@ pub struct LatencySummary {
 /// whole at creation, so memory is known up front and never grows.
 #[derive(Debug, Clone)]
 pub struct QueueMatrix {
-    ring: Box<[Snapshot]>,
+    ring: Box<[Row]>,
+    /// What every row's `at_ms` counts from (ms since the Unix epoch).
+    base_ms: u64,
     /// Index of the oldest row.
     head: usize,
     len: usize,
@@ -206,7 +249,8 @@ impl QueueMatrix {
     /// An empty matrix keeping at most `history_size` snapshots.
     pub fn new(history_size: usize) -> QueueMatrix {
         QueueMatrix {
-            ring: vec![Snapshot::EMPTY; history_size.max(1)].into_boxed_slice(),
+            ring: vec![Row::EMPTY; history_size.max(1)].into_boxed_slice(),
+            base_ms: 0,
             head: 0,
             len: 0,
             counters: Counters::default(),
@@ -219,20 +263,22 @@ impl QueueMatrix {
     }
 
     /// Records a finished cycle; returns the smoothed wait after it.
-    pub fn record(&mut self, report: &CycleReport, at: SystemTime) -> Option<f64> {
+    pub fn record(&mut self, report: &CycleReport) -> Option<f64> {
+        let at = report.at;
         self.counters.total += 1;
         self.counters.retries += u64::from(report.attempts.saturating_sub(1));
         self.counters.rate_limited_responses += u64::from(report.rate_limited);
         let latency_ms = report.latency.map(|l| l.as_secs_f64() * 1000.0);
-        let mut snapshot = Snapshot {
-            at_unix_ms: at
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        let at_unix_ms = at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut snapshot = Row {
+            at_ms: self.offset_of(at_unix_ms),
             depth: u32::MAX,
             wait: f32::NAN,
             smoothed: f32::NAN,
-            latency_ms: latency_ms.map_or(f32::NAN, |l| l as f32),
-            attempts: u16::try_from(report.attempts).unwrap_or(u16::MAX),
+            latency_ms: latency_ms.map_or(half::f16::NAN, half::f16::from_f64),
+            attempts: u8::try_from(report.attempts).unwrap_or(u8::MAX),
             error: 0,
         };
         match &report.outcome {
@@ -279,16 +325,54 @@ impl QueueMatrix {
         self.smoothed
     }
 
-    /// The snapshots, oldest first.
-    pub fn history(&self) -> impl ExactSizeIterator<Item = &Snapshot> + '_ {
+    /// `at_unix_ms` as an offset from the base; moves the base (and every
+    /// row with it) when it does not fit: a clock that stepped back, or 49
+    /// days after the base. Rows that cannot follow (older than 49 days
+    /// before the newest) are shown at the oldest time that fits.
+    fn offset_of(&mut self, at_unix_ms: u64) -> u32 {
+        if self.len == 0 {
+            self.base_ms = at_unix_ms;
+            return 0;
+        }
+        if let Some(offset) = at_unix_ms
+            .checked_sub(self.base_ms)
+            .and_then(|d| u32::try_from(d).ok())
+        {
+            return offset;
+        }
+        let rows = self
+            .history_rows()
+            .map(|r| self.base_ms + u64::from(r.at_ms));
+        let (oldest, newest) = rows.fold((at_unix_ms, at_unix_ms), |(lo, hi), t| {
+            (lo.min(t), hi.max(t))
+        });
+        let base = oldest.max(newest.saturating_sub(u64::from(u32::MAX)));
+        let old_base = self.base_ms;
+        let capacity = self.ring.len();
+        for i in 0..self.len {
+            let row = &mut self.ring[(self.head + i) % capacity];
+            let t = old_base + u64::from(row.at_ms);
+            row.at_ms = u32::try_from(t.saturating_sub(base)).unwrap_or(u32::MAX);
+        }
+        self.base_ms = base;
+        u32::try_from(at_unix_ms.saturating_sub(base)).unwrap_or(u32::MAX)
+    }
+
+    fn history_rows(&self) -> impl Iterator<Item = &Row> + '_ {
         let capacity = self.ring.len();
         (0..self.len).map(move |i| &self.ring[(self.head + i) % capacity])
     }
 
+    /// The snapshots, oldest first.
+    pub fn history(&self) -> impl ExactSizeIterator<Item = Snapshot> + '_ {
+        let capacity = self.ring.len();
+        (0..self.len).map(move |i| self.ring[(self.head + i) % capacity].view(self.base_ms))
+    }
+
     /// The most recent snapshot.
-    pub fn last(&self) -> Option<&Snapshot> {
+    pub fn last(&self) -> Option<Snapshot> {
         let index = (self.head + self.len.checked_sub(1)?) % self.ring.len();
-        Some(&self.ring[index])
+        Some(self.ring[index].view(self.base_ms))
     }
 
     /// The counters.
@@ -332,19 +416,71 @@ mod tests {
             attempts: 1,
             rate_limited: 0,
             smoothing_factor: 0.5,
+            at: SystemTime::now(),
         }
     }
 
     #[test]
-    fn snapshot_is_compact() {
-        assert_eq!(std::mem::size_of::<Snapshot>(), 32);
+    fn a_row_is_compact() {
+        assert_eq!(std::mem::size_of::<Row>(), 20);
+    }
+
+    #[test]
+    fn rows_keep_their_times_to_the_millisecond_across_a_moving_base() {
+        let day = Duration::from_secs(86_400);
+        let t0 = UNIX_EPOCH + Duration::from_millis(1_764_000_000_123);
+        // (offset from t0) in recording order: a normal step, 30 days, 30
+        // more (past the 49-day range: the base moves), and a clock stepped
+        // back by a minute.
+        let steps = [
+            Duration::ZERO,
+            Duration::from_millis(5_007),
+            30 * day,
+            60 * day,
+            60 * day - Duration::from_secs(60),
+        ];
+        let mut m = QueueMatrix::new(10);
+        for step in steps {
+            m.record(&CycleReport {
+                at: t0 + step,
+                ..ok(1, 1.0, 5)
+            });
+        }
+        let want: Vec<u64> = steps
+            .iter()
+            .map(|s| (t0 + *s).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64)
+            .collect();
+        let got: Vec<u64> = m.history().map(|s| s.at_unix_ms()).collect();
+        // The two oldest rows are more than 49 days before the newest: they
+        // show the oldest time that fits; the rest are exact.
+        assert_eq!(got[2..], want[2..]);
+        let floor = want[3] - u64::from(u32::MAX);
+        assert_eq!(got[..2], [floor, floor]);
+    }
+
+    #[test]
+    fn latency_keeps_three_significant_digits() {
+        // (µs, shown ms): within half a percent (1234.567 is stored as 1235).
+        let mut m = QueueMatrix::new(4);
+        for (micros, shown) in [
+            (412, 0.412),
+            (12_400, 12.4),
+            (1_234_567, 1240.0),
+            (8_000_000, 8000.0),
+        ] {
+            let mut report = ok(1, 1.0, 0);
+            report.latency = Some(Duration::from_micros(micros));
+            m.record(&report);
+            let json = serde_json::to_value(m.last().unwrap()).unwrap();
+            assert_eq!(json["latency_ms"], serde_json::json!(shown), "{micros} µs");
+        }
     }
 
     #[test]
     fn ring_is_bounded_and_keeps_newest() {
         let mut m = QueueMatrix::new(3);
         for i in 0..10 {
-            m.record(&ok(i, 1.0, 5), SystemTime::now());
+            m.record(&ok(i, 1.0, 5));
         }
         let depths: Vec<_> = m.history().map(|s| s.depth().unwrap()).collect();
         assert_eq!(depths, [7, 8, 9]);
@@ -356,10 +492,10 @@ mod tests {
     #[test]
     fn ewma_and_accuracy() {
         let mut m = QueueMatrix::new(10);
-        assert_eq!(m.record(&ok(5, 100.0, 5), SystemTime::now()), Some(100.0));
-        assert_eq!(m.record(&ok(4, 50.0, 5), SystemTime::now()), Some(75.0));
-        m.record(&ok(6, 50.0, 5), SystemTime::now()); // position went up
-        m.record(&ok(6, 50.0, 5), SystemTime::now());
+        assert_eq!(m.record(&ok(5, 100.0, 5)), Some(100.0));
+        assert_eq!(m.record(&ok(4, 50.0, 5)), Some(75.0));
+        m.record(&ok(6, 50.0, 5)); // position went up
+        m.record(&ok(6, 50.0, 5));
         assert_eq!(m.position_accuracy(), Some(2.0 / 3.0));
     }
 
@@ -372,8 +508,9 @@ mod tests {
             attempts: 6,
             rate_limited: 6,
             smoothing_factor: 0.8,
+            at: SystemTime::now(),
         };
-        m.record(&failed, SystemTime::now());
+        m.record(&failed);
         assert_eq!(m.counters().failures[&ErrorKind::RateLimited], 1);
         assert_eq!(m.counters().retries, 5);
         assert_eq!(m.counters().rate_limited_responses, 6);
@@ -386,7 +523,7 @@ mod tests {
     fn latency_percentiles_without_rescan() {
         let mut m = QueueMatrix::new(5);
         for ms in 1..=100 {
-            m.record(&ok(1, 1.0, ms), SystemTime::now());
+            m.record(&ok(1, 1.0, ms));
         }
         let l = m.latency();
         assert!((l.mean_ms.unwrap() - 50.5).abs() < 0.01);

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
 
 use actix::prelude::*;
 use serde::Serialize;
@@ -231,7 +230,7 @@ impl Handler<Record> for MetricsActor {
             // A queue removed while its last cycle ran stays removed.
             let mut record = store.queues.get_mut(event.queue_id());
             if let Some(record) = record.as_deref_mut() {
-                let smoothed = record.matrix.record(&msg.report, SystemTime::now());
+                let smoothed = record.matrix.record(&msg.report);
                 if let Event::Poll(poll) = event {
                     poll.smoothed_wait_seconds = smoothed;
                 }
@@ -312,7 +311,7 @@ impl Handler<GetQueue> for MetricsActor {
                         latency: record.matrix.latency(),
                         position_accuracy: record.matrix.position_accuracy(),
                         smoothed_wait_seconds: record.matrix.smoothed_wait(),
-                        history: history.skip(skip).copied().collect(),
+                        history: history.skip(skip).collect(),
                     }
                 }),
         )

@@ -11,7 +11,7 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 use tokio::sync::{oneshot, watch};
@@ -24,7 +24,7 @@ use crate::actors::cycle::{run_cycle, CycleContext, CycleResult, Progress};
 use crate::callbacks::fanout::{emit, CallbackActor};
 use crate::config::{Source, Thresholds};
 use crate::error::{ErrorKind, PollError};
-use crate::event::{new_event_id, now_timestamp, Event, PollEvent, PollFailedEvent};
+use crate::event::{new_event_id, timestamp_of, Event, PollEvent, PollFailedEvent};
 use crate::genesys::ClientOptions;
 use crate::push::store::{Link, LiveStore, QueueCell};
 use crate::ratelimit::RateLimiter;
@@ -230,7 +230,7 @@ impl PollerActor {
             }
         }
         let now = Instant::now();
-        let (event, report) = crate::push::tick::event(&self.spec, &view, now);
+        let (event, report) = crate::push::tick::event(&self.spec, &view, now, SystemTime::now());
         let telemetry = &self.shared.telemetry;
         telemetry.tick_succeeded();
         if let Some(age) = view.updated_at.map(|at| now.saturating_duration_since(at)) {
@@ -352,7 +352,13 @@ impl PollerActor {
                 self.last_error = Some(farewell.kind);
                 emit(
                     &self.shared.callbacks,
-                    failed_event(&self.spec, farewell.kind, farewell.detail, 0),
+                    failed_event(
+                        &self.spec,
+                        farewell.kind,
+                        farewell.detail,
+                        0,
+                        SystemTime::now(),
+                    ),
                 );
             }
         }
@@ -377,19 +383,22 @@ fn build_event(
     attempts: u32,
     rate_limited: u32,
 ) -> (Event, CycleReport) {
+    // One clock reading for the snapshot and the event.
+    let at = SystemTime::now();
     let report = CycleReport {
         outcome: result.result.clone().map_err(|e| e.kind),
         latency: result.latency,
         attempts,
         rate_limited,
         smoothing_factor: spec.thresholds.smoothing_factor,
+        at,
     };
     let event = match result.result {
         Ok(sample) => {
             let state = QueueState::evaluate(&sample, &spec.thresholds);
             Event::Poll(PollEvent {
                 id: new_event_id(),
-                timestamp: now_timestamp(),
+                timestamp: timestamp_of(at),
                 queue_id: spec.queue_id.clone(),
                 queue_name: spec.name.clone(),
                 source: spec.source,
@@ -410,15 +419,21 @@ fn build_event(
                 attempts,
             })
         }
-        Err(error) => failed_event(spec, error.kind, error.detail, attempts),
+        Err(error) => failed_event(spec, error.kind, error.detail, attempts, at),
     };
     (event, report)
 }
 
-fn failed_event(spec: &PollerSpec, error: ErrorKind, detail: String, attempts: u32) -> Event {
+fn failed_event(
+    spec: &PollerSpec,
+    error: ErrorKind,
+    detail: String,
+    attempts: u32,
+    at: SystemTime,
+) -> Event {
     Event::PollFailed(PollFailedEvent {
         id: new_event_id(),
-        timestamp: now_timestamp(),
+        timestamp: timestamp_of(at),
         queue_id: spec.queue_id.clone(),
         queue_name: spec.name.clone(),
         source: spec.source,
@@ -444,7 +459,13 @@ impl Drop for Unfinished {
             let attempts = self.progress.attempts.get();
             emit(
                 &self.callbacks,
-                failed_event(&self.spec, ErrorKind::Cancelled, detail, attempts),
+                failed_event(
+                    &self.spec,
+                    ErrorKind::Cancelled,
+                    detail,
+                    attempts,
+                    SystemTime::now(),
+                ),
             );
         }
     }

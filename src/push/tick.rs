@@ -1,17 +1,25 @@
 //! The event of a push tick: built from the queue's freshest data, without
-//! a request (a pure function of the spec, the view and the time).
+//! a request (a pure function of the spec, the view and the time, as the
+//! monotonic clock for the data's age and the wall clock for the record).
+
+use std::time::SystemTime;
 
 use tokio::time::Instant;
 
 use super::store::View;
 use crate::actors::poller::PollerSpec;
 use crate::config::Source;
-use crate::event::{new_event_id, now_timestamp, Event, PollEvent};
+use crate::event::{new_event_id, timestamp_of, Event, PollEvent};
 use crate::state::QueueState;
 use crate::tracking::CycleReport;
 
 /// The event and the matrix report of one tick of `spec`'s queue.
-pub(crate) fn event(spec: &PollerSpec, view: &View, now: Instant) -> (Event, CycleReport) {
+pub(crate) fn event(
+    spec: &PollerSpec,
+    view: &View,
+    now: Instant,
+    at: SystemTime,
+) -> (Event, CycleReport) {
     let sample = view.sample();
     let state = QueueState::evaluate(&sample, &spec.thresholds);
     let data_age_ms = view
@@ -19,7 +27,7 @@ pub(crate) fn event(spec: &PollerSpec, view: &View, now: Instant) -> (Event, Cyc
         .map(|at| now.saturating_duration_since(at).as_secs_f64() * 1000.0);
     let event = Event::Poll(PollEvent {
         id: new_event_id(),
-        timestamp: now_timestamp(),
+        timestamp: timestamp_of(at),
         queue_id: spec.queue_id.clone(),
         queue_name: spec.name.clone(),
         source: Source::Notifications,
@@ -43,6 +51,7 @@ pub(crate) fn event(spec: &PollerSpec, view: &View, now: Instant) -> (Event, Cyc
         attempts: 0,
         rate_limited: 0,
         smoothing_factor: spec.thresholds.smoothing_factor,
+        at,
     };
     (event, report)
 }
@@ -75,7 +84,8 @@ mod tests {
             estimated_wait_seconds: Some(400.0),
             updated_at: Some(now - Duration::from_millis(250)),
         };
-        let (event, report) = event(&spec(), &view, now);
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(1_764_000_000_123);
+        let (event, report) = event(&spec(), &view, now, at);
         let Event::Poll(e) = event else {
             panic!("a poll event")
         };
@@ -85,6 +95,8 @@ mod tests {
         assert!(e.over_capacity && e.exceeds_wait_directive);
         assert_eq!(e.below_min_agents, Some(true));
         assert_eq!(report.attempts, 0);
+        assert_eq!(report.at, at);
+        assert_eq!(e.timestamp, "2025-11-24T16:00:00.123Z");
     }
 
     #[test]
@@ -96,7 +108,7 @@ mod tests {
             estimated_wait_seconds: None,
             updated_at: None,
         };
-        let (event, _) = event(&spec(), &view, Instant::now());
+        let (event, _) = event(&spec(), &view, Instant::now(), SystemTime::now());
         let Event::Poll(e) = event else {
             panic!("a poll event")
         };
