@@ -182,8 +182,9 @@ impl PollerActor {
         let interval = self.effective_interval();
         let now = Instant::now();
         let phase = schedule::offset(interval, self.spec.phase);
+        let elapsed = now.duration_since(self.shared.epoch);
         let next = self.shared.epoch
-            + schedule::next_tick(now.duration_since(self.shared.epoch), interval, phase);
+            + schedule::next_tick(elapsed, interval, phase, schedule::grain(interval));
         self.due = next;
         self.tick = Some(ctx.run_later(next - now, |act, ctx| act.on_tick(ctx)));
     }

@@ -130,9 +130,10 @@ async fn observations_batch_100_queues_a_request() {
         .collect();
     assert!(batches.iter().all(|n| *n <= 100), "{batches:?}");
     let cycles = per_queue(&events).values().copied().max().unwrap();
-    // 252 queues are 3 batches a cycle.
+    // 252 queues are 3 batches a cycle; each batch may have one more cycle's
+    // request in flight when the last event we wait for arrives.
     assert!(
-        batches.len() <= 3 * cycles,
+        batches.len() <= 3 * (cycles + 1),
         "{} requests for {cycles} cycles: {batches:?}",
         batches.len()
     );
