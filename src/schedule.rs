@@ -3,8 +3,10 @@
 //! missed ticks instead of bursting. Pure functions of time.
 //!
 //! Ticks are coalesced: each is rounded up to a grain of the clock
-//! ([`grain`], 100 ms for every polling interval), so the queues of one grain
-//! tick together on one wake-up of the process instead of one wake-up each.
+//! ([`grain`]: 100 ms for every polling source, whose intervals are at
+//! least 5 s; 20 ms for the 1 s ticks `notifications` allows), so the queues
+//! of one grain tick together on one wake-up of the process instead of one
+//! wake-up each.
 //! At 1,000 queues every 5 s that is 20 polls per wake-up instead of one
 //! every 5 ms, about a third of the CPU per poll (BENCHMARKS.md, "Coalesced
 //! ticks"); requests per second stay as even as before (ten grains a second).
