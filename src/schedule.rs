@@ -3,13 +3,14 @@
 //! missed ticks instead of bursting. Pure functions of time.
 //!
 //! Ticks are coalesced: each is rounded up to a grain of the clock
-//! ([`grain`]: 100 ms for every polling source, whose intervals are at
-//! least 5 s; 20 ms for the 1 s ticks `notifications` allows), so the queues
-//! of one grain tick together on one wake-up of the process instead of one
+//! ([`grain`]: 250 ms for every polling interval, which is at least 5 s;
+//! 20 ms for the 1 s ticks `notifications` allows), so the queues of one
+//! grain tick together on one wake-up of the process instead of one
 //! wake-up each.
-//! At 1,000 queues every 5 s that is 20 polls per wake-up instead of one
-//! every 5 ms, about a third of the CPU per poll (BENCHMARKS.md, "Coalesced
-//! ticks"); requests per second stay as even as before (ten grains a second).
+//! At 1,000 queues every 5 s that is 50 polls per wake-up instead of one
+//! every 5 ms (BENCHMARKS.md, "Coalesced ticks"); requests per second stay
+//! as even as before (four grains a second), and no tick is more than a
+//! grain after its point on the queue's grid.
 
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
@@ -38,13 +39,23 @@ pub fn offset(interval: Duration, phase: f64) -> Duration {
 }
 
 /// The coarsest grain a tick is rounded up to.
-pub const MAX_GRAIN: Duration = Duration::from_millis(100);
+pub const MAX_GRAIN: Duration = Duration::from_millis(250);
 
-/// The grain ticks of `interval` are rounded up to: a fiftieth of the
-/// interval, at most [`MAX_GRAIN`] (so 100 ms for every polling source,
-/// whose intervals are at least 5 s) and at least 1 ms.
+/// From this interval on, a tick makes a request (every polling source
+/// polls at least this seldom) and gets the coarse grain.
+const COARSE_FROM: Duration = Duration::from_secs(5);
+
+/// The grain ticks of `interval` are rounded up to: a twentieth of the
+/// interval, at most [`MAX_GRAIN`], for intervals of 5 s or more; a
+/// fiftieth, at least 1 ms, for shorter ones (the ticks of
+/// `notifications`, which cost no request, and whose fallback polls take
+/// turns by tick, stay as fine as before).
 pub fn grain(interval: Duration) -> Duration {
-    (interval / 50).clamp(Duration::from_millis(1), MAX_GRAIN)
+    if interval >= COARSE_FROM {
+        (interval / 20).min(MAX_GRAIN)
+    } else {
+        (interval / 50).max(Duration::from_millis(1))
+    }
 }
 
 /// The first tick strictly after `elapsed` (time since the shared epoch)
@@ -172,11 +183,13 @@ mod tests {
     }
 
     #[test]
-    fn the_grain_is_a_fiftieth_of_the_interval_at_most_100ms() {
+    fn the_grain_is_a_twentieth_of_a_polling_interval_at_most_250ms() {
         let ms = Duration::from_millis;
         for (interval, want) in [
-            (ms(5000), ms(100)),
-            (ms(300_000), ms(100)),
+            (ms(5000), ms(250)),
+            (ms(6000), ms(250)),
+            (ms(300_000), ms(250)),
+            (ms(4999), Duration::from_micros(99_980)),
             (ms(1000), ms(20)),
             (ms(10), ms(1)),
         ] {
@@ -185,7 +198,7 @@ mod tests {
     }
 
     #[test]
-    fn a_thousand_queues_at_5s_share_50_wake_ups_and_stay_even() {
+    fn a_thousand_queues_at_5s_share_20_wake_ups_and_stay_even() {
         let interval = 5 * S;
         let mut per_grain = std::collections::BTreeMap::<Duration, u32>::new();
         for i in 0..1000 {
@@ -194,8 +207,8 @@ mod tests {
             assert!(tick >= phase && tick - phase < grain(interval));
             *per_grain.entry(tick).or_default() += 1;
         }
-        assert!(per_grain.len() <= 51, "{}", per_grain.len());
-        // Per second (ten grains) the load stays near the mean of 200.
+        assert!(per_grain.len() <= 21, "{}", per_grain.len());
+        // Per second (four grains) the load stays near the mean of 200.
         let mut per_second = [0u32; 6];
         for (tick, n) in &per_grain {
             per_second[tick.as_secs() as usize] += n;
