@@ -8,7 +8,7 @@
 //! grain tick together on one wake-up of the process instead of one
 //! wake-up each.
 //! At 1,000 queues every 5 s that is 50 polls per wake-up instead of one
-//! every 5 ms (BENCHMARKS.md, "Coalesced ticks"); requests per second stay
+//! every 5 ms (BENCHMARKS.md, "A 250 ms grain"); requests per second stay
 //! as even as before (four grains a second), and no tick is more than a
 //! grain after its point on the queue's grid.
 

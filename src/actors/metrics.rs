@@ -24,9 +24,9 @@ pub struct MatrixStore {
 
 struct Store {
     history_size: usize,
-    /// Boxed: the table then holds a pointer a queue, not the whole record
-    /// (~380 bytes), in each of its buckets, used or not (a table of 1,000
-    /// queues has 2,048 buckets: 48 KiB instead of 800 KiB).
+    /// Boxed, so that each bucket of the table, used or not, holds a
+    /// pointer rather than a whole record (~400 bytes): a table of 1,000
+    /// queues has 2,048 buckets, 48 KiB instead of 820 KiB.
     queues: HashMap<QueueId, Box<QueueRecord>>,
 }
 
