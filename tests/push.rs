@@ -391,11 +391,14 @@ async fn channels_are_replaced_before_they_expire() {
 async fn stalled_heartbeats_trip_the_watchdog() {
     let mut setup = Setup::new(60);
     setup.tuning.topics_per_channel = 30;
+    let watchdog = setup.tuning.watchdog;
     let (handle, tracker, ids) = setup.start().await;
     let sim = sim(&handle);
     settled(sim, &tracker, &ids, 2).await;
+    let before: BTreeSet<String> = connected(sim).into_iter().map(|c| c.id).collect();
     let victim = connected(sim)[0].id.clone();
     let stalled = Instant::now();
+    // The channel stays silent, whatever socket is opened on it.
     assert!(sim.stall(&victim, true));
     eventually("the watchdog's fallback", LONG, async || {
         tracker.with(|map| {
@@ -411,11 +414,42 @@ async fn stalled_heartbeats_trip_the_watchdog() {
         took >= Duration::from_secs(2),
         "before the watchdog bound: {took:?}"
     );
-    let reconnects = handle.telemetry().encode();
+    // Opened again once; silent from that opening too, it is retired
+    // (its topics cleared) and a new channel takes its queues.
+    eventually(
+        "a new channel in the silent one's place",
+        LONG,
+        async || {
+            let now = connected(sim);
+            now.len() == 2
+                && now.iter().all(|c| c.id != victim)
+                && now.iter().any(|c| !before.contains(&c.id))
+        },
+    )
+    .await;
+    let replaced = Instant::now();
+    all_on_push(&tracker, &ids).await;
+    let retired = sim.channels().into_iter().find(|c| c.id == victim);
     assert!(
-        reconnects.contains(r#"queuewatch_push_reconnects_total{reason="watchdog"} 1"#),
-        "{reconnects}"
+        retired
+            .as_ref()
+            .is_some_and(|c| !c.connected && c.topics == 0),
+        "{retired:?}"
     );
+    let watchdog_trips = || {
+        let text = handle.telemetry().encode();
+        assert!(
+            text.contains(r#"queuewatch_push_reconnects_total{reason="watchdog"} 2"#),
+            "one reopen and one replacement: {text}"
+        );
+    };
+    watchdog_trips();
+    // The new channel serves past a watchdog period without a trip.
+    eventually("a watchdog period on the new channel", LONG, async || {
+        replaced.elapsed() > watchdog + Duration::from_secs(1)
+    })
+    .await;
+    watchdog_trips();
     all_on_push(&tracker, &ids).await;
     handle.shutdown().await;
 }

@@ -27,7 +27,7 @@ use super::frame::{self, Frame as Parsed};
 use super::plan::{renew_at, NewChannel};
 use super::pool::PoolShared;
 use super::store::Link;
-use super::timers::{attempt_after, Due, Timers};
+use super::timers::{attempt_after, AfterSilence, Due, Timers};
 use crate::error::{ErrorKind, PollError};
 use crate::genesys::channels::{Channel, Socket};
 use crate::genesys::GenesysClient;
@@ -46,6 +46,15 @@ struct Live {
     /// Its last frame, our last ping, and when to replace it (before it
     /// expires, or to retry a failed swap).
     timers: Timers,
+}
+
+/// How a channel we no longer serve is left (see `ChannelBook`).
+#[derive(Debug, Clone, Copy)]
+enum Leave {
+    /// Fine, and the first to reuse.
+    Released,
+    /// Its socket stayed silent: reused only as a last resort.
+    Retired,
 }
 
 /// Why serving a channel ended.
@@ -72,7 +81,7 @@ pub(crate) async fn run(slot: usize, shared: Rc<PoolShared>, mut topics: watch::
                 let wanted = topics.borrow_and_update().clone();
                 if wanted.is_empty() {
                     if let Some(channel) = same.take() {
-                        task.release(channel).await;
+                        task.release(channel, Leave::Released).await;
                     }
                     if topics.changed().await.is_err() {
                         return;
@@ -117,7 +126,18 @@ pub(crate) async fn run(slot: usize, shared: Rc<PoolShared>, mut topics: watch::
                     humantime::format_duration(task.shared.tuning.watchdog)
                 );
                 task.down(&live.topics, Reconnect::Watchdog, &why);
-                same = Some(live.channel);
+                match live.timers.after_silence() {
+                    AfterSilence::Reopen => same = Some(live.channel),
+                    AfterSilence::Replace => {
+                        log::warn!(
+                            "push channel {}: silent again since it was reopened; \
+                             a new channel replaces it",
+                            live.channel.id
+                        );
+                        drop(live.socket);
+                        task.release(live.channel, Leave::Retired).await;
+                    }
+                }
             }
             End::SocketClosing | End::Expiry => {
                 let reason = if matches!(end, End::Expiry) {
@@ -364,7 +384,7 @@ impl Task {
                 );
                 let channel = old.channel;
                 drop(old.socket);
-                self.release(channel).await;
+                self.release(channel, Leave::Released).await;
                 (setup.await, None)
             }
         };
@@ -501,10 +521,14 @@ impl Task {
         let mut socket = old.socket;
         let _ = tokio::time::timeout(Duration::from_secs(1), socket.close()).await;
         drop(socket);
-        self.release(old.channel).await;
+        self.release(old.channel, Leave::Released).await;
     }
 
-    async fn release(&self, channel: Channel) {
+    /// Lets `channel` go: its subscriptions cleared, kept for reuse as
+    /// `leave` says. When the clearing fails for another reason than the
+    /// channel being gone, it is kept as retired: still counted at Genesys,
+    /// and a set-up that reuses it replaces its topics anyway.
+    async fn release(&self, channel: Channel, leave: Leave) {
         let id = channel.id.clone();
         let cleared = self
             .shared
@@ -514,15 +538,24 @@ impl Task {
                 async move { client.clear_subscriptions(&token, &id).await }
             })
             .await;
-        match cleared {
-            Ok(()) => {
-                self.shared.book().released(&channel.id);
-                self.shared.put_released(channel);
+        let leave = match cleared {
+            Ok(()) => leave,
+            Err(error) if error.kind == ErrorKind::NotFound => {
+                self.forget_if_gone(&channel.id, &error);
+                return;
             }
             Err(error) => {
-                self.forget_if_gone(&channel.id, &error);
                 log::debug!("push: releasing channel {}: {error}", channel.id);
+                Leave::Retired
             }
+        };
+        {
+            let mut book = self.shared.book();
+            match leave {
+                Leave::Released => book.released(&channel.id),
+                Leave::Retired => book.retired(&channel.id),
+            };
         }
+        self.shared.put_released(channel);
     }
 }

@@ -41,7 +41,19 @@ pub(crate) enum InvalidChannelBook {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Channel {
     expires: Instant,
-    in_use: bool,
+    state: State,
+}
+
+/// Whether a channel carries a socket of ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// A socket on it.
+    InUse,
+    /// No socket, no subscriptions: the first to reuse.
+    Released,
+    /// Given up after its socket stayed silent from its opening: reused
+    /// only when the limit leaves no other way to get a channel.
+    Retired,
 }
 
 /// Whether to get a new channel, and how.
@@ -56,8 +68,9 @@ pub(crate) enum NewChannel {
 }
 
 /// Every channel this client created and that is not known to have expired
-/// or gone, whether in use (a socket on it) or released (no socket, no
-/// subscriptions, but still counted by Genesys until it expires).
+/// or gone, whether in use (a socket on it), released (no socket, no
+/// subscriptions, but still counted by Genesys until it expires) or retired
+/// (released after its socket stayed silent).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ChannelBook {
     max_channels: usize,
@@ -92,7 +105,7 @@ impl ChannelBook {
             id,
             Channel {
                 expires,
-                in_use: true,
+                state: State::InUse,
             },
         );
     }
@@ -106,18 +119,25 @@ impl ChannelBook {
     /// Marks a channel as no longer used (no socket, subscriptions cleared);
     /// it still exists at Genesys until it expires. Returns whether it was known.
     pub(crate) fn released(&mut self, id: &str) -> bool {
-        self.set_in_use(id, false)
+        self.set(id, State::Released)
+    }
+
+    /// Marks a channel as given up (its socket stayed silent): still
+    /// counted until it expires, reused only as a last resort. Returns
+    /// whether it was known.
+    pub(crate) fn retired(&mut self, id: &str) -> bool {
+        self.set(id, State::Retired)
     }
 
     /// Marks a channel as in use again. Returns whether it was known.
     pub(crate) fn taken(&mut self, id: &str) -> bool {
-        self.set_in_use(id, true)
+        self.set(id, State::InUse)
     }
 
-    fn set_in_use(&mut self, id: &str, in_use: bool) -> bool {
+    fn set(&mut self, id: &str, state: State) -> bool {
         match self.channels.get_mut(id) {
             Some(channel) => {
-                channel.in_use = in_use;
+                channel.state = state;
                 true
             }
             None => false,
@@ -140,27 +160,36 @@ impl ChannelBook {
 
     /// Decides how to get one more channel at `now`: reuse the released
     /// channel with the most life left if that is at least `min_life`, else
-    /// create one if fewer than the limit are unexpired, else none.
+    /// create one if fewer than the limit are unexpired, else reuse a
+    /// retired one the same way (better a channel that went silent once
+    /// than none until one expires), else none.
     pub(crate) fn decide_new(&self, now: Instant, min_life: Duration) -> NewChannel {
-        let reusable = self
-            .channels
-            .iter()
-            .filter(|(_, c)| !c.in_use && c.expires > now)
-            .filter(|(_, c)| c.expires.saturating_duration_since(now) >= min_life)
-            // Most life left; on a tie the smallest id (iteration is sorted,
-            // `max_by_key` keeps the last maximum, so compare by hand).
-            .fold(None::<(&String, &Channel)>, |best, (id, c)| match best {
-                Some((_, b)) if b.expires >= c.expires => best,
-                _ => Some((id, c)),
-            });
-        if let Some((id, _)) = reusable {
+        if let Some(id) = self.reusable(State::Released, now, min_life) {
             return NewChannel::Reuse(id.clone());
         }
         if self.unexpired(now) < self.max_channels {
-            NewChannel::Create
-        } else {
-            NewChannel::None
+            return NewChannel::Create;
         }
+        match self.reusable(State::Retired, now, min_life) {
+            Some(id) => NewChannel::Reuse(id.clone()),
+            None => NewChannel::None,
+        }
+    }
+
+    /// The channel in `state` with the most life left, if that is at least
+    /// `min_life`; on a tie the smallest id.
+    fn reusable(&self, state: State, now: Instant, min_life: Duration) -> Option<&String> {
+        self.channels
+            .iter()
+            .filter(|(_, c)| c.state == state && c.expires > now)
+            .filter(|(_, c)| c.expires.saturating_duration_since(now) >= min_life)
+            // Iteration is sorted and `max_by_key` keeps the last maximum,
+            // so compare by hand to keep the first.
+            .fold(None::<(&String, &Channel)>, |best, (id, c)| match best {
+                Some((_, b)) if b.expires >= c.expires => best,
+                _ => Some((id, c)),
+            })
+            .map(|(id, _)| id)
     }
 
     /// How many known channels have not expired at `now`.
@@ -183,7 +212,10 @@ impl ChannelBook {
     /// How many channels are in use.
     #[cfg(test)]
     pub(crate) fn in_use(&self) -> usize {
-        self.channels.values().filter(|c| c.in_use).count()
+        self.channels
+            .values()
+            .filter(|c| c.state == State::InUse)
+            .count()
     }
 }
 
@@ -249,6 +281,26 @@ mod tests {
         assert_eq!(book.decide_new(base, MIN), NewChannel::Reuse("a".into()));
         assert!(book.taken("a"));
         assert_eq!(book.in_use(), 3);
+        assert_eq!(book.decide_new(base, MIN), NewChannel::None);
+    }
+
+    #[test]
+    fn a_retired_channel_is_the_last_resort() {
+        let base = Instant::now();
+        let mut book = ChannelBook::new(2).unwrap();
+        book.created("a".into(), at(base, 100));
+        assert!(book.retired("a"));
+        assert!(!book.retired("zz"));
+        // Room for one more: create rather than reuse a silent channel.
+        assert_eq!(book.decide_new(base, MIN), NewChannel::Create);
+        book.created("b".into(), at(base, 50));
+        assert_eq!(book.decide_new(base, MIN), NewChannel::Reuse("a".into()));
+        // A released channel comes first, retired or not.
+        assert!(book.released("b"));
+        assert_eq!(book.decide_new(base, MIN), NewChannel::Reuse("b".into()));
+        assert!(book.taken("b"));
+        assert!(book.taken("a"));
+        assert_eq!(book.in_use(), 2);
         assert_eq!(book.decide_new(base, MIN), NewChannel::None);
     }
 

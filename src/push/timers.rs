@@ -18,9 +18,23 @@ pub(crate) enum Due {
     Renew,
 }
 
+/// What to do with a channel whose watchdog tripped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterSilence {
+    /// The socket heard the server before it went silent: the channel
+    /// itself is fine, open a socket on it again (its topics stay).
+    Reopen,
+    /// Not one frame since the socket opened (a channel opened again after
+    /// a silence and still silent): retire the channel and set up a new
+    /// one, instead of reopening a dead channel once per watchdog period.
+    Replace,
+}
+
 /// The clocks of one channel in service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Timers {
+    /// When the socket opened.
+    pub opened: Instant,
     /// When the last frame arrived (or the socket opened).
     pub last_frame: Instant,
     /// When we last sent something (a ping).
@@ -33,6 +47,7 @@ impl Timers {
     /// All clocks start at `now`; the channel is replaced at `renew`.
     pub(crate) fn new(now: Instant, renew: Instant) -> Timers {
         Timers {
+            opened: now,
             last_frame: now,
             last_sent: now,
             renew,
@@ -57,6 +72,15 @@ impl Timers {
             due = (ping, Due::Ping);
         }
         due
+    }
+
+    /// What to do after the watchdog tripped on this channel.
+    pub(crate) fn after_silence(&self) -> AfterSilence {
+        if self.last_frame > self.opened {
+            AfterSilence::Reopen
+        } else {
+            AfterSilence::Replace
+        }
     }
 }
 
@@ -133,6 +157,35 @@ mod tests {
             timers.next(S * 20, S * 10, false),
             (now + S * 10, Due::Renew)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_channel_silent_from_its_opening_is_replaced() {
+        let opened = Instant::now();
+        // (a frame arrived after the opening?, decision)
+        for (heard, expected) in [
+            (None, AfterSilence::Replace),
+            (Some(Duration::ZERO), AfterSilence::Replace),
+            (Some(S / 1000), AfterSilence::Reopen),
+            (Some(S * 30), AfterSilence::Reopen),
+        ] {
+            let mut timers = Timers::new(opened, opened + S * 3600);
+            if let Some(after) = heard {
+                timers.last_frame = opened + after;
+            }
+            assert_eq!(timers.after_silence(), expected, "{heard:?}");
+        }
+        // A silence then a reopened socket that stays silent: the first
+        // trip reopens, the second replaces.
+        let mut timers = Timers::new(opened, opened + S * 3600);
+        timers.last_frame = opened + S * 10;
+        let (at, due) = timers.next(S * 65, S * 65, false);
+        assert_eq!((at - opened, due), (S * 75, Due::Watchdog));
+        assert_eq!(timers.after_silence(), AfterSilence::Reopen);
+        let reopened = Timers::new(opened + S * 76, opened + S * 3600);
+        let (at, due) = reopened.next(S * 65, S * 65, false);
+        assert_eq!((at - opened, due), (S * 141, Due::Watchdog));
+        assert_eq!(reopened.after_silence(), AfterSilence::Replace);
     }
 
     #[test]
