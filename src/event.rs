@@ -6,6 +6,8 @@ use crate::config::Source;
 use crate::error::ErrorKind;
 use crate::QueueId;
 
+mod json;
+
 /// One event: the outcome of one poll cycle of one queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -122,10 +124,13 @@ impl Event {
         }
     }
 
-    /// The event as one line of JSON (no trailing newline).
+    /// The event as one line of JSON (no trailing newline): the bytes of
+    /// its `Serialize`, written field by field (`event/json.rs`).
     pub fn to_json(&self) -> String {
-        // Serialising these plain types cannot fail (no maps with non-string keys).
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = Vec::with_capacity(512);
+        json::write(self, &mut out);
+        // serde_json writes UTF-8 and the keys are ASCII: this never falls back.
+        String::from_utf8(out).unwrap_or_else(|_| serde_json::to_string(self).unwrap_or_default())
     }
 }
 

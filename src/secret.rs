@@ -2,15 +2,17 @@
 //! webhook keys. `Debug` and `Display` show `<redacted>`.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A secret value. Read it with [`Secret::expose`], only where it is sent.
+/// Clones share the value (a token is handed to every poll cycle).
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(Arc<str>);
 
 impl Secret {
     /// Wraps a value.
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        Secret(Arc::from(value.into()))
     }
 
     /// Reads the value from the environment variable `name`.
@@ -18,7 +20,7 @@ impl Secret {
     /// Errors name the variable, never its value.
     pub fn from_env(name: &str) -> Result<Secret, SecretError> {
         match std::env::var(name) {
-            Ok(v) if !v.trim().is_empty() => Ok(Secret(v)),
+            Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v)),
             Ok(_) => Err(SecretError::Empty(name.to_string())),
             Err(std::env::VarError::NotPresent) => Err(SecretError::Missing(name.to_string())),
             Err(std::env::VarError::NotUnicode(_)) => {
@@ -68,6 +70,7 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?} {s}"), "<redacted> <redacted>");
         assert_eq!(s.expose(), "hunter2");
+        assert_eq!(s, Secret::new("hunter2"));
     }
 
     #[test]

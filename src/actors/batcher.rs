@@ -130,6 +130,10 @@ impl ObservationsBatcher {
 
 impl Actor for ObservationsBatcher {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(super::SHARED_MAILBOX);
+    }
 }
 
 impl Handler<Observe> for ObservationsBatcher {

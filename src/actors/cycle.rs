@@ -18,7 +18,7 @@ use crate::actors::batcher::{ObservationsBatcher, Observe};
 use crate::actors::token::{GetToken, Invalidate, Lease, TokenActor};
 use crate::config::Source;
 use crate::error::{ErrorKind, PollError};
-use crate::genesys::{ClientOptions, GenesysClient, Outcome, Sample, TokenError};
+use crate::genesys::{ClientOptions, GenesysClient, Outcome, QueueUrl, Sample, TokenError};
 use crate::ratelimit::{Deadline, Denied, RateLimiter};
 use crate::retry::{Decision, RetryPolicy};
 use crate::supervisor::Slot;
@@ -35,6 +35,26 @@ pub(crate) struct CycleContext {
     pub retry: RetryPolicy,
     pub telemetry: Telemetry,
     pub batcher: Slot<Addr<ObservationsBatcher>>,
+    /// The queue's request URL, for the sources with one request per queue.
+    pub url: Option<QueueUrl>,
+}
+
+impl CycleContext {
+    /// The request URL of `queue_id` for `source`, if it has its own
+    /// request (`guest_position`, `estimated_wait_time`).
+    pub(crate) fn url_for(
+        options: &ClientOptions,
+        source: Source,
+        queue_id: &str,
+    ) -> Option<QueueUrl> {
+        match source {
+            Source::GuestPosition => Some(QueueUrl::position(&options.api_base, queue_id)),
+            Source::EstimatedWaitTime => {
+                Some(QueueUrl::estimated_wait(&options.api_base, queue_id))
+            }
+            Source::Observations | Source::Notifications => None,
+        }
+    }
 }
 
 /// How far a cycle got; readable even if the cycle is cancelled.
@@ -196,11 +216,12 @@ pub(crate) async fn token(tokens: &Slot<Addr<TokenActor>>) -> Result<Lease, Toke
     let unavailable = |detail: &str| {
         TokenError::Unavailable(PollError::new(ErrorKind::AuthFailed, detail.to_string()))
     };
-    let tokens = tokens
-        .get()
+    // Sent from under the slot's lock, without cloning the address (a
+    // clone of an actix address allocates).
+    let request = tokens
+        .with(|tokens| tokens.map(|tokens| tokens.send(GetToken)))
         .ok_or_else(|| unavailable("token actor restarting"))?;
-    tokens
-        .send(GetToken)
+    request
         .await
         .map_err(|_| unavailable("token actor restarting"))?
 }
@@ -231,12 +252,12 @@ async fn fetch(cx: &CycleContext, lease: &Lease, deadline: Option<Deadline>) -> 
             latency: Duration::ZERO,
         };
     }
-    let client = GenesysClient::for_thread(&cx.options);
-    let id = &*cx.queue_id;
-    match cx.source {
-        Source::EstimatedWaitTime => client.estimated_wait(&lease.token, id).await,
-        _ => client.queue_position(&lease.token, id).await,
-    }
+    let Some(url) = &cx.url else {
+        return unavailable("no request URL for this source");
+    };
+    GenesysClient::for_thread(&cx.options)
+        .queue_data(&lease.token, &cx.queue_id, url)
+        .await
 }
 
 /// The failure of a cycle the budget refused: `rate_limited` (with the

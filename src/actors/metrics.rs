@@ -193,6 +193,10 @@ impl MetricsActor {
 
 impl Actor for MetricsActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(super::SHARED_MAILBOX);
+    }
 }
 
 impl Handler<Track> for MetricsActor {

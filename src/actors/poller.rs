@@ -133,14 +133,16 @@ impl PollerActor {
         let cell = (shared.push.as_ref())
             .filter(|_| push)
             .map(|store| store.join(&spec.queue_id));
+        // A queue of the push source whose channel is down polls observations.
+        let source = if push {
+            Source::Observations
+        } else {
+            spec.source
+        };
         let cycle = Rc::new(CycleContext {
             queue_id: spec.queue_id.clone(),
-            // A queue of the push source whose channel is down polls observations.
-            source: if push {
-                Source::Observations
-            } else {
-                spec.source
-            },
+            source,
+            url: CycleContext::url_for(&shared.options, source, &spec.queue_id),
             options: shared.options.clone(),
             tokens: shared.tokens.clone(),
             limiter: shared.limiter.clone(),
@@ -239,12 +241,11 @@ impl PollerActor {
         }
         telemetry.queue_sample(&self.spec.queue_id, &view.sample());
         self.last_error = None;
-        match self.shared.metrics.get() {
-            Some(metrics) => {
-                metrics.do_send(Record::new(report, event, self.shared.callbacks.clone()))
-            }
-            None => emit(&self.shared.callbacks, event),
-        }
+        let callbacks = &self.shared.callbacks;
+        self.shared.metrics.with(|metrics| match metrics {
+            Some(metrics) => metrics.do_send(Record::new(report, event, callbacks.clone())),
+            None => emit(callbacks, event),
+        });
     }
 
     fn start_cycle(&mut self, ctx: &mut Context<Self>) {
@@ -332,16 +333,19 @@ impl PollerActor {
         self.last_error = result.result.as_ref().err().map(|e| e.kind);
         let (event, report) =
             build_event(&self.spec, result, attempts, progress.rate_limited.get());
-        let metrics = self.shared.metrics.get();
-        let callbacks = self.shared.callbacks.clone();
+        // The metrics actor records the cycle and hands the event on; a
+        // `Record` it never handles (restarting) hands it on itself.
+        let callbacks = &self.shared.callbacks;
+        let recorded = self.shared.metrics.with(|metrics| match metrics {
+            Some(metrics) => Some(metrics.send(Record::new(report, event, callbacks.clone()))),
+            None => {
+                emit(callbacks, event);
+                None
+            }
+        });
         async move {
-            // The metrics actor records the cycle and hands the event on;
-            // a `Record` it never handles (restarting) hands it on itself.
-            match metrics {
-                Some(metrics) => {
-                    let _ = metrics.send(Record::new(report, event, callbacks)).await;
-                }
-                None => emit(&callbacks, event),
+            if let Some(recorded) = recorded {
+                let _ = recorded.await;
             }
         }
         .into_actor(self)

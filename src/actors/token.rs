@@ -227,41 +227,42 @@ impl Actor for TokenActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(super::SHARED_MAILBOX);
         // Fetch at once so the first polls find a token waiting.
         self.start_fetch(ctx);
     }
 }
 
 impl Handler<GetToken> for TokenActor {
-    type Result = ResponseFuture<Result<Lease, TokenError>>;
+    /// An answer at once when it is known (a token held: every poll but a
+    /// few), else a future that waits for the fetch.
+    type Result = ActorResponse<Self, Result<Lease, TokenError>>;
 
     fn handle(&mut self, _: GetToken, ctx: &mut Context<Self>) -> Self::Result {
         if let Some(reason) = &self.rejected {
-            let reason = reason.clone();
-            return Box::pin(async move { Err(TokenError::Rejected(reason)) });
+            return ActorResponse::reply(Err(TokenError::Rejected(reason.clone())));
         }
         let now = Instant::now();
         if let Some(held) = self.held.as_ref().filter(|h| h.expires_at > now) {
-            let lease = Self::lease(held);
-            return Box::pin(async move { Ok(lease) });
+            return ActorResponse::reply(Ok(Self::lease(held)));
         }
         if self.not_before.is_some_and(|t| t > now) && !self.fetching {
             let error = self.last_error.clone().unwrap_or_else(|| {
                 PollError::new(ErrorKind::AuthFailed, "token endpoint backing off")
             });
-            return Box::pin(async move { Err(TokenError::Unavailable(error)) });
+            return ActorResponse::reply(Err(TokenError::Unavailable(error)));
         }
         let (tx, rx) = oneshot::channel();
         self.waiters.push(tx);
         self.start_fetch(ctx);
-        Box::pin(async move {
+        ActorResponse::r#async(fut::wrap_future(async move {
             rx.await.unwrap_or_else(|_| {
                 Err(TokenError::Unavailable(PollError::new(
                     ErrorKind::AuthFailed,
                     "token actor stopped",
                 )))
             })
-        })
+        }))
     }
 }
 

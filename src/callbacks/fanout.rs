@@ -57,13 +57,14 @@ struct SubState {
 /// fan-out is restarting.
 pub(crate) fn emit(callbacks: &Slot<Addr<CallbackActor>>, event: impl Into<SharedEvent>) {
     let event = event.into();
-    match callbacks.get() {
+    // Without cloning the address (a clone of an actix address allocates).
+    callbacks.with(|callbacks| match callbacks {
         Some(callbacks) => callbacks.do_send(event),
         None => log::warn!(
             "event {} lost: the callback actor is restarting",
             event.event().id()
         ),
-    }
+    })
 }
 
 /// Wait until every delivery so far has been handled, then flush the sinks.

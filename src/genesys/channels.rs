@@ -68,7 +68,7 @@ impl GenesysClient {
     /// `POST /api/v2/notifications/channels`.
     pub async fn create_channel(&self, token: &Secret) -> Outcome<Channel> {
         let url = format!("{}{CHANNELS_PATH}", self.options().api_base);
-        let request = self.http().post(url).bearer_auth(token.expose());
+        let request = self.authorize(self.http().post(url), token);
         self.timed(request.send(), |body| {
             parse_channel(body, SystemTime::now())
         })
@@ -79,7 +79,7 @@ impl GenesysClient {
     /// exists, `Ok(false)` on a 404.
     pub async fn channel_exists(&self, token: &Secret, id: &str) -> Outcome<bool> {
         let url = format!("{}{CHANNELS_PATH}/{}", self.options().api_base, escape(id));
-        let request = self.http().head(url).bearer_auth(token.expose());
+        let request = self.authorize(self.http().head(url), token);
         let mut outcome = self.timed_with(request.send(), false, |_| Ok(true)).await;
         if matches!(&outcome.result, Err(e) if e.kind == ErrorKind::NotFound) {
             outcome.result = Ok(false);
@@ -101,7 +101,7 @@ impl GenesysClient {
             escape(id)
         );
         let body: Vec<Entity> = topics.iter().map(|t| Entity { id: t.clone() }).collect();
-        let request = self.http().put(url).bearer_auth(token.expose());
+        let request = self.authorize(self.http().put(url), token);
         self.timed(request.send_json(&body), parse_entities).await
     }
 
@@ -112,7 +112,7 @@ impl GenesysClient {
             self.options().api_base,
             escape(id)
         );
-        let request = self.http().delete(url).bearer_auth(token.expose());
+        let request = self.authorize(self.http().delete(url), token);
         self.timed_with(request.send(), false, |_| Ok(())).await
     }
 

@@ -5,6 +5,7 @@
 //! and clone it (cheaply) to the actors on that thread.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,6 +13,7 @@ use awc::error::{ConnectError, PayloadError, SendRequestError};
 use awc::http::StatusCode;
 
 use super::headers::{parse_retry_after, RateLimitInfo};
+use super::prepared::{BearerCache, QueueEndpoint, QueueUrl};
 use super::wire::{self, Sample};
 use crate::error::{ErrorKind, PollError};
 use crate::secret::Secret;
@@ -89,6 +91,7 @@ pub struct Outcome<T> {
 pub struct GenesysClient {
     http: awc::Client,
     options: Arc<ClientOptions>,
+    bearer: Rc<BearerCache>,
 }
 
 struct RawResponse {
@@ -104,7 +107,11 @@ impl GenesysClient {
     /// Builds a client (and its connection pool) for the current thread.
     pub fn new(options: Arc<ClientOptions>) -> GenesysClient {
         let http = super::tls::http_client(&options.tls, options.request_timeout);
-        GenesysClient { http, options }
+        GenesysClient {
+            http,
+            options,
+            bearer: Rc::default(),
+        }
     }
 
     /// The client of the current thread for `options`: built on first use,
@@ -176,21 +183,43 @@ impl GenesysClient {
 
     /// `guest_position`: one queue's guest position and wait.
     pub async fn queue_position(&self, token: &Secret, queue_id: &str) -> Outcome<Sample> {
-        let url = format!("{}{}", self.options.api_base, wire::position_path(queue_id));
-        let request = self.http.get(url).bearer_auth(token.expose());
-        self.timed(request.send(), |body| wire::parse_position(queue_id, body))
-            .await
+        let url = QueueUrl::position(&self.options.api_base, queue_id);
+        self.queue_data(token, queue_id, &url).await
     }
 
     /// `estimated_wait_time`: one queue's estimated wait for messages.
     pub async fn estimated_wait(&self, token: &Secret, queue_id: &str) -> Outcome<Sample> {
-        let url = format!(
-            "{}{}",
-            self.options.api_base,
-            wire::estimated_wait_path(queue_id)
-        );
-        let request = self.http.get(url).bearer_auth(token.expose());
-        self.timed(request.send(), wire::parse_estimated_wait).await
+        let url = QueueUrl::estimated_wait(&self.options.api_base, queue_id);
+        self.queue_data(token, queue_id, &url).await
+    }
+
+    /// Queue `queue_id`'s data at `url`, built once by its poller
+    /// ([`QueueUrl::position`] or [`QueueUrl::estimated_wait`] of the same queue).
+    pub async fn queue_data(
+        &self,
+        token: &Secret,
+        queue_id: &str,
+        url: &QueueUrl,
+    ) -> Outcome<Sample> {
+        let request = self.authorize(url.get(&self.http), token);
+        match url.endpoint {
+            QueueEndpoint::Position => {
+                self.timed(request.send(), |body| wire::parse_position(queue_id, body))
+                    .await
+            }
+            QueueEndpoint::EstimatedWait => {
+                self.timed(request.send(), wire::parse_estimated_wait).await
+            }
+        }
+    }
+
+    /// `request` with the token's `Authorization` header.
+    pub(super) fn authorize(
+        &self,
+        request: awc::ClientRequest,
+        token: &Secret,
+    ) -> awc::ClientRequest {
+        self.bearer.authorize(request, token)
     }
 
     /// `observations`: waiting counts and agents for up to
@@ -202,7 +231,7 @@ impl GenesysClient {
         queue_ids: &[&str],
     ) -> Outcome<HashMap<String, Sample>> {
         let url = format!("{}{}", self.options.api_base, wire::OBSERVATIONS_PATH);
-        let request = self.http.post(url).bearer_auth(token.expose());
+        let request = self.authorize(self.http.post(url), token);
         let body = wire::observations_query(queue_ids);
         self.timed(request.send_json(&body), |b| {
             wire::parse_observations(queue_ids, b)
@@ -223,7 +252,7 @@ impl GenesysClient {
         queue_ids: &[&str],
     ) -> Outcome<HashMap<String, Vec<wire::MetricCount>>> {
         let url = format!("{}{}", self.options.api_base, wire::OBSERVATIONS_PATH);
-        let request = self.http.post(url).bearer_auth(token.expose());
+        let request = self.authorize(self.http.post(url), token);
         let body = wire::observations_query(queue_ids);
         self.timed(request.send_json(&body), |b| {
             wire::parse_observation_metrics(queue_ids, b)
