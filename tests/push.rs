@@ -436,20 +436,20 @@ async fn stalled_heartbeats_trip_the_watchdog() {
             .is_some_and(|c| !c.connected && c.topics == 0),
         "{retired:?}"
     );
-    let watchdog_trips = || {
+    let two_trips = || {
         let text = handle.telemetry().encode();
         assert!(
             text.contains(r#"queuewatch_push_reconnects_total{reason="watchdog"} 2"#),
             "one reopen and one replacement: {text}"
         );
     };
-    watchdog_trips();
+    two_trips();
     // The new channel serves past a watchdog period without a trip.
     eventually("a watchdog period on the new channel", LONG, async || {
         replaced.elapsed() > watchdog + Duration::from_secs(1)
     })
     .await;
-    watchdog_trips();
+    two_trips();
     all_on_push(&tracker, &ids).await;
     handle.shutdown().await;
 }
