@@ -15,7 +15,7 @@ use actix::Addr;
 use tokio::time::Instant;
 
 use crate::actors::batcher::{ObservationsBatcher, Observe};
-use crate::actors::token::{GetToken, Invalidate, Lease, TokenActor};
+use crate::actors::token::{GetToken, Invalidate, Lease, TokenActor, TokenBoard};
 use crate::config::Source;
 use crate::error::{ErrorKind, PollError};
 use crate::genesys::{ClientOptions, GenesysClient, Outcome, QueueUrl, Sample, TokenError};
@@ -31,6 +31,7 @@ pub(crate) struct CycleContext {
     pub source: Source,
     pub options: Arc<ClientOptions>,
     pub tokens: Slot<Addr<TokenActor>>,
+    pub token_board: TokenBoard,
     pub limiter: RateLimiter,
     pub retry: RetryPolicy,
     pub telemetry: Telemetry,
@@ -83,10 +84,13 @@ pub(crate) async fn run_cycle(
 ) -> CycleResult {
     let mut retries = 0;
     let mut refetched = false;
+    // The generation this cycle saw refused (401): never taken from the
+    // board again, even before the token actor has read the `Invalidate`.
+    let mut refused = None;
     let mut latency = None;
     loop {
         progress.attempts.set(progress.attempts.get() + 1);
-        let (error, lease) = match token(&cx.tokens).await {
+        let (error, lease) = match token(&cx.tokens, &cx.token_board, refused).await {
             Err(error @ TokenError::Rejected(_)) => {
                 // Fatal for the process; this cycle ends now.
                 return CycleResult {
@@ -138,9 +142,14 @@ pub(crate) async fn run_cycle(
             }
             Decision::RefetchToken => {
                 refetched = true;
-                if let (Some(tokens), Some(lease)) = (cx.tokens.get(), lease) {
-                    tokens.do_send(Invalidate {
-                        generation: lease.generation,
+                if let Some(lease) = lease {
+                    refused = Some(lease.generation);
+                    cx.tokens.with(|tokens| {
+                        if let Some(tokens) = tokens {
+                            tokens.do_send(Invalidate {
+                                generation: lease.generation,
+                            });
+                        }
                     });
                 }
             }
@@ -211,8 +220,19 @@ pub(crate) fn token_failure(error: TokenError) -> PollError {
     }
 }
 
-/// A token from the token actor (`Unavailable` while it restarts).
-pub(crate) async fn token(tokens: &Slot<Addr<TokenActor>>) -> Result<Lease, TokenError> {
+/// A token: the one the token actor has posted (unless it is of the
+/// `refused` generation), else the actor's answer (`Unavailable` while it
+/// restarts). The message goes after any `Invalidate` already sent, so the
+/// actor answers with a new token.
+pub(crate) async fn token(
+    tokens: &Slot<Addr<TokenActor>>,
+    board: &TokenBoard,
+    refused: Option<u64>,
+) -> Result<Lease, TokenError> {
+    let posted = board.current(Instant::now());
+    if let Some(lease) = posted.filter(|lease| Some(lease.generation) != refused) {
+        return Ok(lease);
+    }
     let unavailable = |detail: &str| {
         TokenError::Unavailable(PollError::new(ErrorKind::AuthFailed, detail.to_string()))
     };

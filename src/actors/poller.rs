@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::batcher::ObservationsBatcher;
 use super::metrics::{MetricsActor, Record};
-use super::token::TokenActor;
+use super::token::{TokenActor, TokenBoard};
 use crate::actors::cycle::{run_cycle, CycleContext, CycleResult, Progress};
 use crate::callbacks::fanout::{emit, CallbackActor};
 use crate::config::{Source, Thresholds};
@@ -65,6 +65,8 @@ pub struct PollerShared {
     pub options: Arc<ClientOptions>,
     /// The token actor.
     pub tokens: Slot<Addr<TokenActor>>,
+    /// The token it holds, read without a message.
+    pub token_board: TokenBoard,
     /// The token's rate budget.
     pub limiter: RateLimiter,
     /// Retries within a cycle.
@@ -145,6 +147,7 @@ impl PollerActor {
             url: CycleContext::url_for(&shared.options, source, &spec.queue_id),
             options: shared.options.clone(),
             tokens: shared.tokens.clone(),
+            token_board: shared.token_board.clone(),
             limiter: shared.limiter.clone(),
             retry: shared.retry,
             telemetry: shared.telemetry.clone(),

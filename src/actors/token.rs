@@ -6,7 +6,7 @@
 //! at a year, and under a minute planned as a minute, with refetches of
 //! tokens the API keeps refusing spaced by backoff.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -51,6 +51,30 @@ pub struct Invalidate {
     pub generation: u64,
 }
 
+/// The token the token actor holds, readable without a message. A poll
+/// cycle asks for a token every time and nearly every time one is held: it
+/// reads it here, and sends [`GetToken`] only when none is posted (none
+/// fetched yet, expired, refused by the API, rejected credentials, or the
+/// actor restarting), which leaves every decision to the actor.
+#[derive(Clone, Default)]
+pub struct TokenBoard(Arc<RwLock<Option<(Lease, Instant)>>>);
+
+impl TokenBoard {
+    /// The posted lease, unless it has expired at `now`.
+    pub fn current(&self, now: Instant) -> Option<Lease> {
+        let posted = self.0.read().unwrap_or_else(|e| e.into_inner());
+        posted
+            .as_ref()
+            .filter(|(_, expires_at)| *expires_at > now)
+            .map(|(lease, _)| lease.clone())
+    }
+
+    fn post(&self, held: Option<&Held>) {
+        let posted = held.map(|held| (TokenActor::lease(held), held.expires_at));
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = posted;
+    }
+}
+
 /// Whether a valid token is held now.
 #[derive(Message)]
 #[rtype(result = "bool")]
@@ -71,6 +95,8 @@ pub struct TokenConfig {
     pub telemetry: Telemetry,
     /// Told when the credentials are rejected.
     pub fatal: Recipient<Fatal>,
+    /// Where the held token is posted for the pollers.
+    pub board: TokenBoard,
 }
 
 struct Held {
@@ -166,6 +192,7 @@ impl TokenActor {
                 self.config.telemetry.emit(TokenIssued { lifetime });
                 self.schedule_refresh(held.refresh_at - now, ctx);
                 let lease = Self::lease(&held);
+                self.config.board.post(Some(&held));
                 self.held = Some(held);
                 Ok(lease)
             }
@@ -174,6 +201,7 @@ impl TokenActor {
                 self.config.telemetry.emit(event);
                 self.rejected = Some(reason.clone());
                 self.held = None;
+                self.config.board.post(None);
                 self.config.fatal.do_send(Fatal {
                     reason: format!("credentials rejected: {reason}"),
                     kind: ErrorKind::AuthFailed,
@@ -228,8 +256,14 @@ impl Actor for TokenActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(super::SHARED_MAILBOX);
+        // A new incarnation holds nothing yet: until it does, cycles ask it.
+        self.config.board.post(None);
         // Fetch at once so the first polls find a token waiting.
         self.start_fetch(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.config.board.post(None);
     }
 }
 
@@ -273,6 +307,7 @@ impl Handler<Invalidate> for TokenActor {
         let Some(held) = self.held.take_if(|h| h.generation == msg.generation) else {
             return;
         };
+        self.config.board.post(None);
         let now = Instant::now();
         if now.duration_since(held.fetched_at) >= MIN_TOKEN_LIFETIME {
             self.refused_young = 0;

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::store::LiveStore;
 use crate::actors::cycle::{denied_error, server_limited, token, token_failure};
-use crate::actors::token::{Invalidate, TokenActor};
+use crate::actors::token::{Invalidate, TokenActor, TokenBoard};
 use crate::error::{ErrorKind, PollError};
 use crate::genesys::wire::OBSERVATIONS_MAX_QUEUES;
 use crate::genesys::{ClientOptions, GenesysClient, Outcome};
@@ -26,6 +26,7 @@ use crate::QueueId;
 pub(crate) struct Rest {
     pub options: Arc<ClientOptions>,
     pub tokens: Slot<Addr<TokenActor>>,
+    pub token_board: TokenBoard,
     pub limiter: RateLimiter,
     pub telemetry: Telemetry,
 }
@@ -37,9 +38,11 @@ impl Rest {
         F: Fn(GenesysClient, Secret) -> Fut,
         Fut: Future<Output = Outcome<T>>,
     {
-        let mut refetched = false;
+        let mut refused = None;
         loop {
-            let lease = token(&self.tokens).await.map_err(token_failure)?;
+            let lease = token(&self.tokens, &self.token_board, refused)
+                .await
+                .map_err(token_failure)?;
             if let Err(denied) = self.limiter.acquire(None).await {
                 return Err(denied_error(denied));
             }
@@ -52,13 +55,15 @@ impl Rest {
                 Err(error) => error,
             };
             server_limited(&self.limiter, &self.telemetry, &error);
-            if error.kind == ErrorKind::Unauthorized && !refetched {
-                refetched = true;
-                if let Some(tokens) = self.tokens.get() {
-                    tokens.do_send(Invalidate {
-                        generation: lease.generation,
-                    });
-                }
+            if error.kind == ErrorKind::Unauthorized && refused.is_none() {
+                refused = Some(lease.generation);
+                self.tokens.with(|tokens| {
+                    if let Some(tokens) = tokens {
+                        tokens.do_send(Invalidate {
+                            generation: lease.generation,
+                        });
+                    }
+                });
                 continue;
             }
             return Err(error);

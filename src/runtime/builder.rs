@@ -13,7 +13,7 @@ use super::{poller_specs, StartError};
 use crate::actors::batcher::ObservationsBatcher;
 use crate::actors::metrics::{MatrixStore, MetricsActor};
 use crate::actors::poller::PollerShared;
-use crate::actors::token::{TokenActor, TokenConfig};
+use crate::actors::token::{TokenActor, TokenBoard, TokenConfig};
 use crate::backoff::ExponentialBackoff;
 use crate::callbacks::fanout::CallbackActor;
 use crate::callbacks::spawn::{self as callbacks, CallbackChild, CallbackError};
@@ -225,6 +225,7 @@ impl QueueWatch {
             })
             .await
         };
+        let token_board = TokenBoard::default();
         let tokens = {
             let config = TokenConfig {
                 options: options.clone(),
@@ -233,6 +234,7 @@ impl QueueWatch {
                 backoff,
                 telemetry: telemetry.clone(),
                 fatal: sentinel.clone().recipient(),
+                board: token_board.clone(),
             };
             start_in_slot(&supervisor, "token", ChildKind::Token, move |guard| {
                 TokenActor::new(config.clone(), guard).start()
@@ -261,6 +263,7 @@ impl QueueWatch {
                     Rest {
                         options: options.clone(),
                         tokens: tokens.clone(),
+                        token_board: token_board.clone(),
                         limiter: limiter.clone(),
                         telemetry: telemetry.clone(),
                     },
@@ -274,6 +277,7 @@ impl QueueWatch {
         let shared = PollerShared {
             options,
             tokens: tokens.clone(),
+            token_board,
             limiter,
             retry: RetryPolicy {
                 backoff,
