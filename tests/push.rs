@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use queuewatch::config::{Settings, Source, WaitTime};
 use queuewatch::simulator::{Fault, FaultRule, Simulator, SimulatorConfig};
 use queuewatch::{Event, Handle, PushTuning, QueueWatch};
-use support::wait::eventually;
+use support::wait::{eventually, eventually_some};
 
 const TAG: u32 = 0x9005;
 const LONG: Duration = Duration::from_secs(40);
@@ -400,16 +400,25 @@ async fn stalled_heartbeats_trip_the_watchdog() {
     let stalled = Instant::now();
     // The channel stays silent, whatever socket is opened on it.
     assert!(sim.stall(&victim, true));
-    eventually("the watchdog's fallback", LONG, async || {
+    // The queues whose events came from a fallback poll since the stall,
+    // and when the first such event arrived.
+    let fell_back = || {
         tracker.with(|map| {
-            map.values()
-                .filter(|all| all.iter().any(|s| s.at >= stalled && s.attempts >= 1))
-                .count()
-                == 30
+            let polled = |all: &Vec<Seen>| {
+                all.iter()
+                    .filter(|s| s.at >= stalled && s.attempts >= 1)
+                    .map(|s| s.at)
+                    .min()
+            };
+            let firsts: Vec<Instant> = map.values().filter_map(polled).collect();
+            (firsts.len(), firsts.into_iter().min())
         })
-    })
-    .await;
-    let took = stalled.elapsed();
+    };
+    // Its queues fall back when the watchdog trips, not before. (How many
+    // of them poll depends on how many ticks fall while the channel is
+    // down: it is set up again within a backoff, so not necessarily all.)
+    let first = eventually_some("the watchdog's fallback", LONG, async || fell_back().1).await;
+    let took = first.duration_since(stalled);
     assert!(
         took >= Duration::from_secs(2),
         "before the watchdog bound: {took:?}"
@@ -429,6 +438,10 @@ async fn stalled_heartbeats_trip_the_watchdog() {
     .await;
     let replaced = Instant::now();
     all_on_push(&tracker, &ids).await;
+    // Only the silent channel's 30 queues fell back; the other channel's
+    // stayed on push.
+    let (queues, _) = fell_back();
+    assert!((1..=30).contains(&queues), "{queues} queues fell back");
     let retired = sim.channels().into_iter().find(|c| c.id == victim);
     assert!(
         retired
