@@ -353,6 +353,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_board_serves_a_posted_lease_until_it_expires() {
+        let board = TokenBoard::default();
+        let now = Instant::now();
+        assert!(board.current(now).is_none(), "nothing posted yet");
+        let held = Held {
+            token: Secret::new("t-1"),
+            generation: 7,
+            fetched_at: now,
+            expires_at: now + Duration::from_secs(60),
+            refresh_at: now + Duration::from_secs(30),
+        };
+        board.post(Some(&held));
+        let lease = board.current(now).expect("posted");
+        assert_eq!((lease.token.expose(), lease.generation), ("t-1", 7));
+        // A clone reads the same board; an expired lease is not served.
+        let reader = board.clone();
+        assert!(reader.current(now + Duration::from_secs(59)).is_some());
+        assert!(reader.current(now + Duration::from_secs(60)).is_none());
+        board.post(None);
+        assert!(reader.current(now).is_none(), "withdrawn");
+    }
+
+    #[test]
     fn hostile_lifetimes_are_tamed() {
         for (given, planned) in [
             (0, 60),
