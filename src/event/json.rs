@@ -10,6 +10,8 @@
 use serde::Serialize;
 
 use super::{Event, PollEvent, PollFailedEvent};
+use crate::config::Source;
+use crate::QueueId;
 
 /// Appends `event` as one line of JSON (no newline) to `out`.
 pub(super) fn write(event: &Event, out: &mut Vec<u8>) {
@@ -19,13 +21,33 @@ pub(super) fn write(event: &Event, out: &mut Vec<u8>) {
     }
 }
 
+/// The fields both kinds of event start with, after `{"type":<kind>`.
+struct Head<'a> {
+    id: &'a str,
+    timestamp: &'a str,
+    queue_id: &'a QueueId,
+    queue_name: &'a Option<String>,
+    source: Source,
+}
+
+fn head(out: &mut Vec<u8>, opening: &[u8], h: &Head<'_>) {
+    out.extend_from_slice(opening);
+    value(out, h.id);
+    field(out, "timestamp", h.timestamp);
+    field(out, "queue_id", h.queue_id);
+    field(out, "queue_name", h.queue_name);
+    field(out, "source", &h.source);
+}
+
 fn poll(e: &PollEvent, out: &mut Vec<u8>) {
-    out.extend_from_slice(br#"{"type":"poll","id":"#);
-    value(out, &e.id);
-    field(out, "timestamp", &e.timestamp);
-    field(out, "queue_id", &e.queue_id);
-    field(out, "queue_name", &e.queue_name);
-    field(out, "source", &e.source);
+    let h = Head {
+        id: &e.id,
+        timestamp: &e.timestamp,
+        queue_id: &e.queue_id,
+        queue_name: &e.queue_name,
+        source: e.source,
+    };
+    head(out, br#"{"type":"poll","id":"#, &h);
     field(out, "position", &e.position);
     field(out, "estimated_wait_seconds", &e.estimated_wait_seconds);
     field(out, "smoothed_wait_seconds", &e.smoothed_wait_seconds);
@@ -43,12 +65,14 @@ fn poll(e: &PollEvent, out: &mut Vec<u8>) {
 }
 
 fn poll_failed(e: &PollFailedEvent, out: &mut Vec<u8>) {
-    out.extend_from_slice(br#"{"type":"poll_failed","id":"#);
-    value(out, &e.id);
-    field(out, "timestamp", &e.timestamp);
-    field(out, "queue_id", &e.queue_id);
-    field(out, "queue_name", &e.queue_name);
-    field(out, "source", &e.source);
+    let h = Head {
+        id: &e.id,
+        timestamp: &e.timestamp,
+        queue_id: &e.queue_id,
+        queue_name: &e.queue_name,
+        source: e.source,
+    };
+    head(out, br#"{"type":"poll_failed","id":"#, &h);
     field(out, "error", &e.error);
     field(out, "detail", &e.detail);
     field(out, "attempts", &e.attempts);
