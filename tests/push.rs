@@ -321,6 +321,41 @@ async fn a_dropped_socket_falls_back_to_polling_and_comes_back() {
     handle.shutdown().await;
 }
 
+#[actix_rt::test]
+async fn a_failed_set_up_keeps_its_channel() {
+    // Room for two channels: a set-up that lost the channel it had taken
+    // would leave a phantom in use each time, and two leave none free.
+    let mut setup = Setup::new(10);
+    setup.tuning.max_channels = 2;
+    let (handle, tracker, ids) = setup.start().await;
+    let sim = sim(&handle);
+    settled(sim, &tracker, &ids, 1).await;
+    let channel = connected(sim)[0].id.clone();
+
+    // The socket drops, and the next four subscription calls fail: four
+    // set-ups in a row take a channel, connect it and fail.
+    let since = SystemTime::now();
+    let outage = FaultRule::times(Fault::ServerError { status: 503 }, 4)
+        .for_path_containing("/subscriptions");
+    sim.faults().push(outage);
+    assert!(sim.drop_socket(&channel));
+    eventually("the four failed subscriptions", LONG, async || {
+        sim.requests()
+            .iter()
+            .filter(|r| r.at >= since && r.status == 503)
+            .count()
+            == 4
+    })
+    .await;
+    // Back on push, on the same channel: nothing was created or evicted.
+    settled(sim, &tracker, &ids, 1).await;
+    assert_eq!(connected(sim)[0].id, channel);
+    let stats = sim.notification_stats();
+    assert_eq!(stats.channels_created, 1);
+    assert_eq!(stats.channels_evicted, 0);
+    handle.shutdown().await;
+}
+
 /// Waits for every queue on push, then checks the swap kept them there.
 async fn swap_without_gap(handle: &Handle, tracker: &Tracker, ids: &[String], act: impl Fn(&str)) {
     let sim = sim(handle);

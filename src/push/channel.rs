@@ -57,6 +57,9 @@ enum Leave {
     Retired,
 }
 
+/// A set-up that failed: the channel it had taken, if any, and why.
+type Failed = (Option<Channel>, PollError);
+
 /// Why serving a channel ended.
 #[derive(Debug)]
 enum End {
@@ -90,10 +93,12 @@ pub(crate) async fn run(slot: usize, shared: Rc<PoolShared>, mut topics: watch::
                 }
                 match task.setup(&wanted, same.take()).await {
                     Ok(live) => live,
-                    Err(error) => {
+                    Err((channel, error)) => {
                         if error.kind == ErrorKind::Cancelled {
                             return; // the budget closed: shutting down
                         }
+                        // Still ours at Genesys: the next attempt tries it again.
+                        same = channel;
                         task.down(&wanted, Reconnect::Failed, &error.to_string());
                         let delay = task.shared.tuning.backoff.delay(attempt, &mut rng);
                         attempt = attempt.saturating_add(1);
@@ -217,18 +222,21 @@ impl Task {
     }
 
     /// A channel for `wanted`: `same` again if it still exists, else a
-    /// released one with life left, else a new one (never a 21st).
-    async fn setup(&self, wanted: &Topics, same: Option<Channel>) -> Result<Live, PollError> {
+    /// released one with life left, else a new one (never a 21st). A
+    /// set-up that fails after taking a channel hands it back with the
+    /// error: it is still counted at Genesys, so it must not be dropped.
+    async fn setup(&self, wanted: &Topics, same: Option<Channel>) -> Result<Live, Failed> {
         let channel = match same {
-            Some(channel) if self.exists(&channel).await? => channel,
-            _ => self.new_channel().await?,
+            Some(channel) => match self.exists(&channel).await {
+                Ok(true) => channel,
+                Ok(false) => self.new_channel().await.map_err(|e| (None, e))?,
+                Err(error) => return Err((Some(channel), error)),
+            },
+            None => self.new_channel().await.map_err(|e| (None, e))?,
         };
         let socket = match self.client().connect_channel(&channel).await {
             Ok(socket) => socket,
-            Err(error) => {
-                self.forget_if_gone(&channel.id, &error);
-                return Err(error);
-            }
+            Err(error) => return Err((self.keep_unless_gone(channel, &error), error)),
         };
         let now = Instant::now();
         let renew = renew_at(now, self.shared.instant_of(channel.expires, now));
@@ -238,8 +246,21 @@ impl Task {
             topics: Arc::new(BTreeSet::new()),
             timers: Timers::new(now, renew),
         };
-        self.resubscribe(&mut live, wanted).await?;
-        Ok(live)
+        match self.resubscribe(&mut live, wanted).await {
+            Ok(()) => Ok(live),
+            Err(error) => {
+                // Gone already forgotten by `resubscribe`.
+                let channel = (error.kind != ErrorKind::NotFound).then_some(live.channel);
+                Err((channel, error))
+            }
+        }
+    }
+
+    /// `channel` back after a failed call, unless the failure says it is
+    /// gone (then it is forgotten).
+    fn keep_unless_gone(&self, channel: Channel, error: &PollError) -> Option<Channel> {
+        self.forget_if_gone(&channel.id, error);
+        (error.kind != ErrorKind::NotFound).then_some(channel)
     }
 
     /// A 404 about channel `id`: it is gone at Genesys, no longer counted.
@@ -394,7 +415,12 @@ impl Task {
                 Ok(new)
             }
             (Ok(new), None) => Ok(new),
-            (Err(error), old) => Err((old, error)),
+            (Err((taken, error)), old) => {
+                if let Some(channel) = taken {
+                    self.release(channel, Leave::Released).await;
+                }
+                Err((old, error))
+            }
         }
     }
 
