@@ -1,6 +1,8 @@
 //! The tracking matrix of one queue: a bounded ring of snapshots plus O(1)
 //! running statistics (counters, latency mean and percentiles, position
 //! accuracy, smoothed wait). Pure data, no I/O; owned by the MetricsActor.
+//!
+//! (Past 400 lines: about half is table tests of the ring's packing.)
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,7 +17,7 @@ pub struct Snapshot {
     at_unix_ms: u64,
     depth: Option<u32>,
     wait: Option<f32>,
-    smoothed: Option<f32>,
+    smoothed: Option<f64>,
     latency_ms: Option<f32>,
     attempts: u32,
     error: Option<ErrorKind>,
@@ -36,7 +38,7 @@ impl Snapshot {
     }
     /// Smoothed wait in seconds.
     pub fn smoothed(&self) -> Option<f64> {
-        self.smoothed.map(f64::from)
+        self.smoothed
     }
     /// Latency of the last request in milliseconds (three significant digits).
     pub fn latency_ms(&self) -> Option<f64> {
@@ -52,15 +54,15 @@ impl Snapshot {
     }
 }
 
-/// One row as stored: 20 bytes, so 720 rows take 14.1 KiB. The time is
+/// One row as stored: 16 bytes, so 720 rows take 11.25 KiB. The time is
 /// milliseconds after the matrix's base (49 days of range; the base moves
 /// forward when a row would not fit), the latency a half-precision float.
+/// The smoothed wait is not stored: [`Replay`] recomputes it from the waits.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Row {
     at_ms: u32,
     depth: u32,            // u32::MAX = none
     wait: f32,             // NaN = none
-    smoothed: f32,         // NaN = none
     latency_ms: half::f16, // NaN = none (a cycle that never got a response)
     attempts: u8,          // saturating
     error: u8,             // 0 = success, else 1 + index in ErrorKind::ALL
@@ -71,19 +73,19 @@ impl Row {
         at_ms: 0,
         depth: u32::MAX,
         wait: f32::NAN,
-        smoothed: f32::NAN,
         latency_ms: half::f16::NAN,
         attempts: 0,
         error: 0,
     };
 
-    fn view(&self, base_ms: u64) -> Snapshot {
+    /// The row as the API shows it; `smoothed` is the replayed value after it.
+    fn view(&self, base_ms: u64, smoothed: Option<f64>) -> Snapshot {
         let some = |v: f32| (!v.is_nan()).then_some(v);
         Snapshot {
             at_unix_ms: base_ms.saturating_add(u64::from(self.at_ms)),
             depth: (self.depth != u32::MAX).then_some(self.depth),
             wait: some(self.wait),
-            smoothed: some(self.smoothed),
+            smoothed: smoothed.filter(|_| !self.wait.is_nan()),
             latency_ms: some(self.latency_ms.to_f32()),
             attempts: u32::from(self.attempts),
             error: ErrorKind::ALL
@@ -117,6 +119,77 @@ impl Serialize for Snapshot {
         s.serialize_field("attempts", &self.attempts())?;
         s.serialize_field("error", &self.error())?;
         s.end()
+    }
+}
+
+/// The smoothed wait of every stored row, replayed from the stored waits
+/// (an EWMA: `s = alpha * wait + (1 - alpha) * s_prev`), so rows need not
+/// keep it. It knows the value before the oldest row and the factor each
+/// row was recorded with (a reload may change it). The replay runs on the
+/// waits as stored (`f32`); the events carry the exact value.
+#[derive(Debug, Clone, Default)]
+struct Replay {
+    /// The smoothed wait before the oldest stored row.
+    before: Option<f64>,
+    /// The smoothed wait after the newest row.
+    newest: Option<f64>,
+    /// Sequence number of the oldest stored row (rows dropped so far).
+    oldest: u64,
+    /// The factor of the rows from a sequence number on: the newest rows'.
+    factor: (u64, f64),
+    /// Earlier factors that stored rows still use, oldest first (empty
+    /// unless a reload changed the factor within the last `history_size` rows).
+    earlier: Vec<(u64, f64)>,
+}
+
+impl Replay {
+    /// The smoothed wait after a row with `wait` (NaN = none).
+    fn step(prev: Option<f64>, wait: f32, alpha: f64) -> Option<f64> {
+        if wait.is_nan() {
+            return prev;
+        }
+        let wait = f64::from(wait);
+        Some(match prev {
+            Some(prev) => alpha * wait + (1.0 - alpha) * prev,
+            None => wait,
+        })
+    }
+
+    /// The factor of row `seq`.
+    fn factor_of(&self, seq: u64) -> f64 {
+        if seq >= self.factor.0 {
+            return self.factor.1;
+        }
+        self.earlier
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= seq)
+            .map_or(self.factor.1, |f| f.1)
+    }
+
+    /// Row `seq` (the newest, `stored` rows held) is recorded with `alpha`.
+    fn push(&mut self, seq: u64, stored: usize, wait: f32, alpha: f64) {
+        if stored == 0 {
+            self.earlier.clear();
+            self.factor = (seq, alpha);
+        } else if self.factor.1.to_bits() != alpha.to_bits() {
+            self.earlier.push(self.factor);
+            self.factor = (seq, alpha);
+        }
+        self.newest = Self::step(self.newest, wait, alpha);
+    }
+
+    /// The oldest row (with `wait`) leaves the ring.
+    fn drop_oldest(&mut self, wait: f32) {
+        self.before = Self::step(self.before, wait, self.factor_of(self.oldest));
+        self.oldest += 1;
+        // A factor whose successor starts at or before the oldest row is unused.
+        while self.earlier.len() > 1 && self.earlier[1].0 <= self.oldest {
+            self.earlier.remove(0);
+        }
+        if self.factor.0 <= self.oldest {
+            self.earlier.clear();
+        }
     }
 }
 
@@ -234,6 +307,8 @@ pub struct QueueMatrix {
     ring: Box<[Row]>,
     /// What every row's `at_ms` counts from (ms since the Unix epoch).
     base_ms: u64,
+    /// The rows' smoothed waits.
+    replay: Replay,
     /// Index of the oldest row.
     head: usize,
     len: usize,
@@ -251,6 +326,7 @@ impl QueueMatrix {
         QueueMatrix {
             ring: vec![Row::EMPTY; history_size.max(1)].into_boxed_slice(),
             base_ms: 0,
+            replay: Replay::default(),
             head: 0,
             len: 0,
             counters: Counters::default(),
@@ -276,7 +352,6 @@ impl QueueMatrix {
             at_ms: self.offset_of(at_unix_ms),
             depth: u32::MAX,
             wait: f32::NAN,
-            smoothed: f32::NAN,
             latency_ms: latency_ms.map_or(half::f16::NAN, half::f16::from_f64),
             attempts: u8::try_from(report.attempts).unwrap_or(u8::MAX),
             error: 0,
@@ -295,7 +370,6 @@ impl QueueMatrix {
                     };
                     self.smoothed = Some(next);
                     snapshot.wait = wait as f32;
-                    snapshot.smoothed = next as f32;
                 }
                 if let Some(depth) = sample.position.or(sample.waiting) {
                     if let Some(prev) = self.last_depth {
@@ -315,6 +389,13 @@ impl QueueMatrix {
             }
         }
         let capacity = self.ring.len();
+        let seq = self.replay.oldest + self.len as u64;
+        if self.len == capacity {
+            self.replay.drop_oldest(self.ring[self.head].wait);
+        }
+        let stored = self.len.min(capacity - 1);
+        self.replay
+            .push(seq, stored, snapshot.wait, report.smoothing_factor);
         if self.len == capacity {
             self.ring[self.head] = snapshot;
             self.head = (self.head + 1) % capacity;
@@ -366,13 +447,19 @@ impl QueueMatrix {
     /// The snapshots, oldest first.
     pub fn history(&self) -> impl ExactSizeIterator<Item = Snapshot> + '_ {
         let capacity = self.ring.len();
-        (0..self.len).map(move |i| self.ring[(self.head + i) % capacity].view(self.base_ms))
+        let mut smoothed = self.replay.before;
+        (0..self.len).map(move |i| {
+            let row = &self.ring[(self.head + i) % capacity];
+            let alpha = self.replay.factor_of(self.replay.oldest + i as u64);
+            smoothed = Replay::step(smoothed, row.wait, alpha);
+            row.view(self.base_ms, smoothed)
+        })
     }
 
     /// The most recent snapshot.
     pub fn last(&self) -> Option<Snapshot> {
         let index = (self.head + self.len.checked_sub(1)?) % self.ring.len();
-        Some(self.ring[index].view(self.base_ms))
+        Some(self.ring[index].view(self.base_ms, self.replay.newest))
     }
 
     /// The counters.
@@ -422,7 +509,7 @@ mod tests {
 
     #[test]
     fn a_row_is_compact() {
-        assert_eq!(std::mem::size_of::<Row>(), 20);
+        assert_eq!(std::mem::size_of::<Row>(), 16);
     }
 
     #[test]
@@ -456,6 +543,51 @@ mod tests {
         assert_eq!(got[2..], want[2..]);
         let floor = want[3] - u64::from(u32::MAX);
         assert_eq!(got[..2], [floor, floor]);
+    }
+
+    #[test]
+    fn smoothed_waits_are_replayed_across_drops_and_factor_changes() {
+        // (ring size, factor of each record): one factor; a change that
+        // stays in the ring; changes that the ring drops again; a ring of one.
+        let cases: [(usize, Vec<f64>); 5] = [
+            (4, vec![0.5; 11]),
+            (8, [vec![0.5; 5], vec![0.2; 5]].concat()),
+            (3, [vec![0.5; 4], vec![0.9; 2], vec![0.3; 6]].concat()),
+            (4, (0..12).map(|i| 0.1 + 0.07 * f64::from(i)).collect()),
+            (1, vec![0.8, 0.8, 0.4]),
+        ];
+        for (size, factors) in cases {
+            let mut m = QueueMatrix::new(size);
+            let mut exact = Vec::new();
+            let mut replayed: Option<f64> = None;
+            let mut want = Vec::new();
+            for (i, alpha) in factors.iter().enumerate() {
+                // Every third cycle fails: it has no wait and leaves the EWMA be.
+                let mut report = ok(1, 10.0 + 7.3 * i as f64, 5);
+                if i % 3 == 2 {
+                    report.outcome = Err(ErrorKind::Timeout);
+                }
+                report.smoothing_factor = *alpha;
+                exact.push(m.record(&report));
+                if let Ok(sample) = &report.outcome {
+                    let wait = sample.estimated_wait_seconds.unwrap() as f32;
+                    replayed = Replay::step(replayed, wait, *alpha);
+                }
+                want.push(report.outcome.is_ok().then_some(replayed).flatten());
+            }
+            let got: Vec<Option<f64>> = m.history().map(|s| s.smoothed()).collect();
+            let tail = &want[want.len() - got.len()..];
+            assert_eq!(got, tail, "size {size}, factors {factors:?}");
+            assert_eq!(m.last().unwrap().smoothed(), *tail.last().unwrap());
+            // The replay (on f32 waits) stays within f32 rounding of the
+            // events' exact value.
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * b.abs().max(1.0);
+            assert!(close(
+                m.replay.newest.unwrap(),
+                exact.last().unwrap().unwrap()
+            ));
+            assert!(m.replay.earlier.len() < size.max(1));
+        }
     }
 
     #[test]
