@@ -17,7 +17,17 @@ use super::settings::Settings;
 use super::validate::shorten;
 
 /// Parses settings.yaml text into [`Settings`] without validating values.
+/// Files that parse are read once, without the key tracking (about a third
+/// of the parse's cost); a failure is read again with it, for the key path.
 pub(crate) fn parse(text: &str) -> Result<Settings, ConfigError> {
+    match serde_saphyr::from_str_with_options(text, options()) {
+        Ok(settings) => Ok(settings),
+        Err(_) => parse_tracked(text),
+    }
+}
+
+/// [`parse`] with the key path of a failure.
+fn parse_tracked(text: &str) -> Result<Settings, ConfigError> {
     let mut failed_at: Option<String> = None;
     let result =
         serde_saphyr::with_deserializer_from_str_with_options(text, options(), |deserializer| {

@@ -263,7 +263,9 @@ fn queues(p: &mut Problems, settings: &Settings) {
     }
     let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(list.len());
     for (i, queue) in list.iter().enumerate() {
-        let at = format!("queues[{i}]");
+        // The key is written out only for a problem: thousands of queues
+        // are checked at every start.
+        let at = QueueKey(i);
         if let Err(error) = check_queue_id(&queue.id) {
             p.push(format!("{at}.id"), error.to_string());
         } else {
@@ -292,7 +294,19 @@ fn queues(p: &mut Problems, settings: &Settings) {
                 min_interval(settings.poll.source),
             );
         }
-        overrides(p, &format!("{at}.thresholds"), &queue.thresholds);
+        if queue.thresholds != ThresholdOverrides::default() {
+            overrides(p, &format!("{at}.thresholds"), &queue.thresholds);
+        }
+    }
+}
+
+/// `queues[i]`, written out only when a problem needs it.
+#[derive(Clone, Copy)]
+struct QueueKey(usize);
+
+impl std::fmt::Display for QueueKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "queues[{}]", self.0)
     }
 }
 
