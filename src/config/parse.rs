@@ -17,8 +17,8 @@ use super::settings::Settings;
 use super::validate::shorten;
 
 /// Parses settings.yaml text into [`Settings`] without validating values.
-/// Files that parse are read once, without the key tracking (about a third
-/// of the parse's cost); a failure is read again with it, for the key path.
+/// A file that parses is read once, without the key tracking; one that
+/// fails is read again with it, for the key path of the failure.
 pub(crate) fn parse(text: &str) -> Result<Settings, ConfigError> {
     match serde_saphyr::from_str_with_options(text, options()) {
         Ok(settings) => Ok(settings),
