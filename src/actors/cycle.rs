@@ -144,13 +144,7 @@ pub(crate) async fn run_cycle(
                 refetched = true;
                 if let Some(lease) = lease {
                     refused = Some(lease.generation);
-                    cx.tokens.with(|tokens| {
-                        if let Some(tokens) = tokens {
-                            tokens.do_send(Invalidate {
-                                generation: lease.generation,
-                            });
-                        }
-                    });
+                    invalidate(&cx.tokens, lease.generation);
                 }
             }
             Decision::Retry(delay) => {
@@ -278,6 +272,16 @@ async fn fetch(cx: &CycleContext, lease: &Lease, deadline: Option<Deadline>) -> 
     GenesysClient::for_thread(&cx.options)
         .queue_data(&lease.token, &cx.queue_id, url)
         .await
+}
+
+/// Tells the token actor that the API refused token `generation` (a 401),
+/// so it fetches a new one; nothing to tell while it restarts.
+pub(crate) fn invalidate(tokens: &Slot<Addr<TokenActor>>, generation: u64) {
+    tokens.with(|tokens| {
+        if let Some(tokens) = tokens {
+            tokens.do_send(Invalidate { generation });
+        }
+    });
 }
 
 /// The failure of a cycle the budget refused: `rate_limited` (with the

@@ -10,8 +10,8 @@ use actix::Addr;
 use tokio::time::Instant;
 
 use super::store::LiveStore;
-use crate::actors::cycle::{denied_error, server_limited, token, token_failure};
-use crate::actors::token::{Invalidate, TokenActor, TokenBoard};
+use crate::actors::cycle::{denied_error, invalidate, server_limited, token, token_failure};
+use crate::actors::token::{TokenActor, TokenBoard};
 use crate::error::{ErrorKind, PollError};
 use crate::genesys::wire::OBSERVATIONS_MAX_QUEUES;
 use crate::genesys::{ClientOptions, GenesysClient, Outcome};
@@ -57,13 +57,7 @@ impl Rest {
             server_limited(&self.limiter, &self.telemetry, &error);
             if error.kind == ErrorKind::Unauthorized && refused.is_none() {
                 refused = Some(lease.generation);
-                self.tokens.with(|tokens| {
-                    if let Some(tokens) = tokens {
-                        tokens.do_send(Invalidate {
-                            generation: lease.generation,
-                        });
-                    }
-                });
+                invalidate(&self.tokens, lease.generation);
                 continue;
             }
             return Err(error);
