@@ -433,6 +433,13 @@ async fn stalled_heartbeats_trip_the_watchdog() {
     let before: BTreeSet<String> = connected(sim).into_iter().map(|c| c.id).collect();
     let victim = connected(sim)[0].id.clone();
     let stalled = Instant::now();
+    // The first channel call after the trip (the reopen's HEAD) answers
+    // after 1.5 s: the slot stays down longer than a tick (1 s), so every
+    // queue of the silent channel ticks while it is down. Without it, the
+    // window is a jittered backoff of up to 50 ms, and may hold no tick.
+    let slow =
+        FaultRule::times(Fault::Slow { delay_ms: 1_500 }, 1).for_path_containing("/notifications/");
+    sim.faults().push(slow);
     // The channel stays silent, whatever socket is opened on it.
     assert!(sim.stall(&victim, true));
     // The queues whose events came from a fallback poll since the stall,
@@ -449,9 +456,7 @@ async fn stalled_heartbeats_trip_the_watchdog() {
             (firsts.len(), firsts.into_iter().min())
         })
     };
-    // Its queues fall back when the watchdog trips, not before. (How many
-    // of them poll depends on how many ticks fall while the channel is
-    // down: it is set up again within a backoff, so not necessarily all.)
+    // Its queues fall back when the watchdog trips, not before.
     let first = eventually_some("the watchdog's fallback", LONG, async || fell_back().1).await;
     let took = first.duration_since(stalled);
     assert!(
